@@ -1,0 +1,250 @@
+"""Every GPT4Tools prompt, rendered from the published format strings.
+
+One source of truth for the data builder, the trainer, the inference scripts and the live agent.
+The format strings themselves live in ``templates/`` as data (``gpt4tools_prompts.json`` and the
+conversation templates); their bytes are frozen by golden-file tests because the released LoRA
+and data were trained on them.
+
+Two prompt *layouts* exist, and they differ in small but real ways (see ``docs/prompts.md``):
+
+* ``"training"`` -- ``PROMPT_FORMAT`` of the published data generator: one blank line after the
+  format block, a blank line after ``Previous conversation:``, rstripped tool descriptions, the
+  image line ``Human: Provide an image named X. Description: C Understand the image using
+  tools.\\nAI: Received.``, and earlier steps of the chain appended as
+  ``Thought/Action/Action Input/Observation: <result>`` lines.
+* ``"demo"`` -- what the published Gradio demo sent through langchain 0.0.101: prefix, tool list,
+  format instructions and suffix joined by blank lines (two blank lines before "Follow file
+  name rules"), the demo image line ("The description is: C."), and the langchain scratchpad
+  (``<llm output>\\nObservation: <result>\\nThought:``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "TEMPLATES_DIR",
+    "Layout",
+    "PromptTemplate",
+    "Step",
+    "available_templates",
+    "format_steps",
+    "human_response",
+    "image_history",
+    "load_template",
+    "prompt_strings",
+    "render_agent_prompt",
+    "render_tool_descriptions",
+    "render_training_prompt",
+    "tool_response",
+]
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+Layout = Literal["training", "demo"]
+
+# Placeholders each format string must contain (checked when loading, so an edited file fails fast).
+_REQUIRED_FIELDS = {
+    "agent_prefix": set(),
+    "agent_format_instructions": {"tool_names", "ai_prefix"},
+    "agent_suffix": {"chat_history", "input", "agent_scratchpad"},
+    "agent_image_format": {"image_path", "image_caption"},
+    "training_prompt": {"tool_descriptions", "tool_names", "chat_history", "input"},
+    "training_image_format": {"image_path", "image_caption"},
+    "tool_response_format": {"tool_name", "args"},
+    "human_response_format": {"response"},
+}
+
+
+def _fields(fmt: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(fmt) if name}
+
+
+@cache
+def prompt_strings() -> dict[str, str]:
+    """The published format strings from ``templates/gpt4tools_prompts.json`` (validated)."""
+    path = TEMPLATES_DIR / "gpt4tools_prompts.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, fields in _REQUIRED_FIELDS.items():
+        if key not in data:
+            raise ValueError(f"{path}: missing key {key!r}")
+        if _fields(data[key]) != fields:
+            raise ValueError(f"{path}: {key!r} has placeholders {sorted(_fields(data[key]))}, expected {sorted(fields)}")
+    return data
+
+
+def render_tool_descriptions(tools: Iterable[tuple[str, str]], layout: Layout = "training") -> tuple[str, str]:
+    """Render the ``> name: description`` block and the ``tool_names`` list.
+
+    Args:
+        tools: ``(name, description)`` pairs, in prompt order.
+        layout: ``"training"`` strips trailing whitespace from descriptions (as the published data
+            generator did); ``"demo"`` keeps it (as langchain did).
+
+    Returns:
+        ``(tool_descriptions, tool_names)``.
+    """
+    tools = list(tools)
+    strip = layout == "training"
+    descriptions = "\n".join(f"> {name}: {desc.rstrip() if strip else desc}" for name, desc in tools)
+    names = ", ".join(name for name, _ in tools)
+    return descriptions, names
+
+
+def image_history(image_path: str, caption: str, layout: Layout = "training") -> str:
+    """The chat-history line that announces an uploaded image (training or demo wording).
+
+    The demo form is what the published demo appended to its memory: it carries its own leading and
+    trailing newline and is followed by ``AI: Received.``, added by the caller's memory.
+    """
+    key = "training_image_format" if layout == "training" else "agent_image_format"
+    return prompt_strings()[key].format(image_path=image_path, image_caption=caption)
+
+
+def render_training_prompt(tools: Iterable[tuple[str, str]], chat_history: str, user_input: str) -> str:
+    """``PROMPT_FORMAT`` filled in: the instruction text of every training sample (ends with a newline)."""
+    descriptions, names = render_tool_descriptions(tools, "training")
+    return prompt_strings()["training_prompt"].format(
+        tool_descriptions=descriptions, tool_names=names, chat_history=chat_history, input=user_input
+    )
+
+
+def render_agent_prompt(
+    tools: Iterable[tuple[str, str]],
+    chat_history: str,
+    user_input: str,
+    scratchpad: str = "",
+    layout: Layout = "training",
+) -> str:
+    """The full prompt the agent sends before wrapping it in a conversation template.
+
+    Args:
+        tools: ``(name, description)`` pairs of the loaded tools.
+        chat_history: rendered earlier exchanges (see ``g4t.agent.Memory``).
+        user_input: the new human message.
+        scratchpad: earlier steps of this turn, already rendered for ``layout`` (``format_steps``).
+        layout: ``"training"`` (what the released LoRA saw) or ``"demo"`` (langchain 0.0.101 layout).
+    """
+    if layout == "training":
+        return render_training_prompt(tools, chat_history, user_input) + scratchpad
+    s = prompt_strings()
+    descriptions, names = render_tool_descriptions(tools, "demo")
+    instructions = s["agent_format_instructions"].format(tool_names=names, ai_prefix="AI")
+    template = "\n\n".join([s["agent_prefix"], descriptions, instructions, s["agent_suffix"]])
+    # langchain filled the joined template with str.format; substitute only its three fields so a
+    # brace inside a tool description or the user's text cannot break rendering.
+    values = {"chat_history": chat_history, "input": user_input, "agent_scratchpad": scratchpad}
+    return re.sub(r"\{(chat_history|input|agent_scratchpad)\}", lambda m: values[m[1]], template)
+
+
+def tool_response(tool_name: str, args: str) -> str:
+    """A tool-call step as in the training data (ends with a bare ``Observation:`` line)."""
+    return prompt_strings()["tool_response_format"].format(tool_name=tool_name, args=args)
+
+
+def human_response(response: str) -> str:
+    """A final-answer step as in the training data."""
+    return prompt_strings()["human_response_format"].format(response=response)
+
+
+@dataclass
+class Step:
+    """One executed ReAct step of the current turn.
+
+    Attributes:
+        tool: the tool name the model asked for.
+        tool_input: the Action Input string.
+        observation: what the tool returned (or the error text).
+        log: the raw model text that produced the step (used by the demo layout's scratchpad).
+    """
+
+    tool: str
+    tool_input: str
+    observation: str
+    log: str = ""
+
+
+def format_steps(steps: Sequence[Step], layout: Layout = "training") -> str:
+    """Render earlier steps of the current turn as the scratchpad.
+
+    ``training``: each step as the data builder wrote it -- the tool-call block with its
+    ``Observation:`` line carrying the result (``Observation: <result>\\n``).
+    ``demo``: langchain's ``log + "\\nObservation: " + result + "\\nThought:"``.
+    """
+    if layout == "training":
+        return "".join(
+            tool_response(s.tool, s.tool_input).removesuffix("Observation:\n") + f"Observation: {s.observation}\n"
+            for s in steps
+        )
+    return "".join(f"{s.log}\nObservation: {s.observation}\nThought:" for s in steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversation templates (alpaca-lora schema: description, prompt_input, prompt_no_input, response_split)
+# ---------------------------------------------------------------------------------------------
+
+_TEMPLATE_KEYS = {"description", "prompt_input", "prompt_no_input", "response_split"}
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A conversation template that wraps an instruction for the model (alpaca-lora JSON schema).
+
+    Attributes:
+        name: file stem under ``templates/``.
+        prompt_input: format string used when ``input`` is non-empty (``{instruction}``, ``{input}``).
+        prompt_no_input: format string used otherwise (``{instruction}``).
+        response_split: marker after which the model's response starts.
+        description: human-readable note.
+    """
+
+    name: str
+    prompt_input: str
+    prompt_no_input: str
+    response_split: str
+    description: str = ""
+
+    def render(self, instruction: str, input: str = "", output: str | None = None) -> str:
+        """Prompt text for a sample; the label (if any) is appended directly, as alpaca-lora did."""
+        if input:
+            text = self.prompt_input.replace("{instruction}", instruction).replace("{input}", input)
+        else:
+            text = self.prompt_no_input.replace("{instruction}", instruction)
+        return text + output if output else text
+
+    def response(self, text: str) -> str:
+        """The part of a decoded text after the response marker, stripped."""
+        return text.split(self.response_split, 1)[-1].strip()
+
+
+def available_templates() -> list[str]:
+    """Names of the conversation templates shipped in ``templates/``."""
+    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.json") if p.stem != "gpt4tools_prompts")
+
+
+@cache
+def load_template(name: str = "gpt4tools") -> PromptTemplate:
+    """Load and validate a conversation template by name (relative to the repo, never the CWD).
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones) or a malformed file.
+    """
+    path = TEMPLATES_DIR / f"{name}.json"
+    if name == "gpt4tools_prompts" or not path.is_file():
+        raise ValueError(f"unknown prompt template {name!r}; available: {', '.join(available_templates())}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    missing = _TEMPLATE_KEYS - set(data)
+    if missing:
+        raise ValueError(f"{path}: missing keys {sorted(missing)}")
+    if "{instruction}" not in data["prompt_no_input"] or "{input}" not in data["prompt_input"]:
+        raise ValueError(f"{path}: prompt_no_input needs {{instruction}} and prompt_input needs {{input}}")
+    return PromptTemplate(name=name, **{k: data[k] for k in _TEMPLATE_KEYS})

@@ -1,0 +1,139 @@
+"""Build small random-weight models of the real classes, saved with ``save_pretrained``.
+
+Used by the tests, the benchmarks and the offline end-to-end loop: no model hub is reachable on the
+project's machines, so every model the code loads "by id" in production is replaced by a local
+directory holding a tiny model of the same class, loaded through the same production code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["build_blip_captioning", "build_llama", "build_tokenizer", "corpus"]
+
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+
+
+def corpus() -> list[str]:
+    """Texts in the GPT4Tools format to train a small tokenizer on."""
+    from g4t.prompts import human_response, image_history, load_template, render_training_prompt, tool_response
+    from g4t.tools import TOOLS
+
+    tools = [(t.name, t.description) for t in TOOLS.values()]
+    texts = [
+        render_training_prompt(tools, image_history("image/abcdefgh.png", "a dog on a red sofa"), "detect the dog"),
+        tool_response("Edge Detection On Image", "image/abcdefgh.png"),
+        human_response("Result saved as image/ijklmnop.png"),
+        load_template("gpt4tools").render("x"),
+        load_template("gpt4tools_vicuna").render("x"),
+        "Observation: image/qrstuvwx.png\nThought: Do I need to use a tool? No\nAI: [output_from_caption_tool]\n",
+    ]
+    return texts * 4
+
+
+def build_tokenizer(path: str | Path, vocab_size: int = 1000, texts: Iterable[str] | None = None):
+    """Train a byte-level BPE tokenizer (``<unk> <s> </s> <pad>``, BOS prepended) and save it to ``path``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(list(texts or corpus()), trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    fast.save_pretrained(str(path))
+    return fast
+
+
+def build_llama(
+    path: str | Path,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int | None = None,
+    max_position_embeddings: int = 4096,
+    vocab_size: int = 1000,
+    seed: int = 0,
+    tokenizer_texts: Iterable[str] | None = None,
+) -> Path:
+    """Save a random-weight ``LlamaForCausalLM`` plus a locally trained tokenizer to ``path``.
+
+    The defaults give a ~0.2M-parameter model; ``hidden_size=512, num_layers=8`` gives ~30M.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    tokenizer = build_tokenizer(path, vocab_size, tokenizer_texts)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size or hidden_size * 8 // 3,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(path)
+    return path
+
+
+def build_blip_captioning(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random ``BlipForConditionalGeneration`` with a ``BlipProcessor`` to ``path``."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    path = Path(path)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(
+        ["a photo of a dog on a red sofa", "a cat sitting next to a window", "a picture of", "an image of a man"],
+        trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+    )
+    tokenizer = BertTokenizerFast(tokenizer_object=tok, bos_token="[DEC]", model_max_length=64)
+    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
+    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(path))
+    vocab = len(tokenizer)
+    config = BlipConfig(
+        text_config={
+            "vocab_size": vocab, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "intermediate_size": 128, "max_position_embeddings": 64, "encoder_hidden_size": 64,
+            "bos_token_id": tok.token_to_id("[DEC]"), "pad_token_id": 0, "sep_token_id": tok.token_to_id("[SEP]"),
+            "eos_token_id": tok.token_to_id("[SEP]"),
+        },
+        vision_config={
+            "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
+            "image_size": 32, "patch_size": 8,
+        },
+        projection_dim=64,
+    )
+    torch.manual_seed(seed)
+    BlipForConditionalGeneration(config).save_pretrained(path)
+    return path

@@ -1,0 +1,326 @@
+"""Tool registry, the ``--load`` parser, lazy model loading and safe tool execution.
+
+A *model class* is the unit users load with ``--load "Name_device,..."`` (the published class
+names: ``ImageCaptioning``, ``Text2Box``, ...). It exposes one or more *tools*: methods decorated
+with ``@tool(name=..., description=..., inputs=...)`` carrying the exact published strings.
+``@register_model("Name", requires=(...))`` records the class; composite classes (the published
+"template models") list the classes they are built from and are created automatically once all of
+them are loaded.
+
+Tool inputs are declared by name. ``image`` inputs are resolved inside the conversation's
+workspace and opened as RGB ``PIL.Image``; any other input is passed as a stripped string. A tool
+returns text or a ``PIL.Image`` (saved as a new PNG next to its input image); either way the
+agent sees a string observation, and any error becomes a readable observation instead of a crash.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from g4t.tools.workspace import PathError, Workspace
+
+__all__ = [
+    "MODELS",
+    "TOOLS",
+    "ModelSpec",
+    "ToolError",
+    "ToolModel",
+    "ToolSpec",
+    "Toolbox",
+    "parse_load",
+    "parse_tool_models",
+    "register_model",
+    "split_args",
+    "tool",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class ToolError(RuntimeError):
+    """A tool could not do its job; the message is shown to the LLM as the observation."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool as the LLM sees it.
+
+    Attributes:
+        name: exact tool name (part of the trained prompt distribution: never reword).
+        description: exact description, trailing whitespace included.
+        inputs: declared input names in Action Input order; ``image`` inputs are image paths.
+        model: the ``--load`` class name that provides it.
+        method: the attribute name of the implementing method.
+    """
+
+    name: str
+    description: str
+    inputs: tuple[str, ...]
+    model: str
+    method: str
+
+
+@dataclass
+class ModelSpec:
+    """A loadable class (``--load`` unit).
+
+    Attributes:
+        name: published class name used in ``--load``.
+        cls: the implementing class.
+        requires: class names a composite is built from (empty for ordinary classes).
+        default_model: default Hugging Face id (or None for tools without weights).
+        gpu_memory: rough GPU memory in fp16, for the docs.
+        tools: the tools it exposes, in declaration order.
+    """
+
+    name: str
+    cls: type
+    requires: tuple[str, ...] = ()
+    default_model: str | None = None
+    gpu_memory: str = "-"
+    tools: list[ToolSpec] = field(default_factory=list)
+
+
+MODELS: dict[str, ModelSpec] = {}
+TOOLS: dict[str, ToolSpec] = {}
+
+
+def tool(name: str, description: str, inputs: tuple[str, ...]) -> Callable:
+    """Mark a method of a ``ToolModel`` as a tool with its exact published name and description."""
+    if not name.strip() or not description.strip():
+        raise ValueError("a tool needs a non-empty name and description")
+
+    def mark(fn: Callable) -> Callable:
+        params = [p for p in inspect.signature(fn).parameters if p != "self"]
+        if tuple(params) != tuple(inputs):
+            raise ValueError(f"tool {name!r}: {fn.__qualname__} takes {params}, but inputs declare {list(inputs)}")
+        fn._g4t_tool = (name, description, tuple(inputs))
+        return fn
+
+    return mark
+
+
+def register_model(
+    name: str, *, requires: tuple[str, ...] = (), default_model: str | None = None, gpu_memory: str = "-"
+) -> Callable[[type], type]:
+    """Class decorator: register a ``--load`` class and the tools its methods declare."""
+
+    def deco(cls: type) -> type:
+        if name in MODELS:
+            raise ValueError(f"model class {name!r} is registered twice")
+        spec = ModelSpec(name, cls, tuple(requires), default_model, gpu_memory)
+        for attr, fn in cls.__dict__.items():
+            if not hasattr(fn, "_g4t_tool"):
+                continue
+            tool_name, description, inputs = fn._g4t_tool
+            if tool_name in TOOLS:
+                raise ValueError(f"tool name {tool_name!r} is registered twice")
+            spec.tools.append(ToolSpec(tool_name, description, inputs, name, attr))
+        if not spec.tools:
+            raise ValueError(f"model class {name!r} declares no tools")
+        for t in spec.tools:
+            TOOLS[t.name] = t
+        MODELS[name] = spec
+        cls.spec = spec
+        return cls
+
+    return deco
+
+
+class ToolModel:
+    """Base of every ``--load`` class: device, model id, lazy thread-safe ``setup()``.
+
+    Args:
+        device: torch device string from ``--load`` (``cpu``, ``cuda:0``...).
+        model_id: Hugging Face id or local path; defaults to the class's ``default_model``.
+        deps: for composite classes, the loaded instances they are built from, by class name.
+    """
+
+    spec: ModelSpec
+
+    def __init__(self, device: str = "cpu", model_id: str | None = None, deps: dict[str, ToolModel] | None = None):
+        self.device = device
+        self.model_id = model_id or self.spec.default_model
+        self.deps = deps or {}
+        self._loaded = False
+        self._lock = threading.Lock()
+
+    @property
+    def torch_dtype(self):
+        """fp16 on CUDA, fp32 elsewhere (as published)."""
+        import torch
+
+        return torch.float16 if "cuda" in self.device else torch.float32
+
+    def setup(self) -> None:
+        """Load weights. Called once, on first use; override in classes with models."""
+
+    def ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if not self._loaded:
+                if self.model_id:
+                    logger.warning("Loading %s (%s) on %s ...", self.spec.name, self.model_id, self.device)
+                try:
+                    self.setup()
+                except (OSError, ValueError) as e:
+                    raise ToolError(
+                        f"could not load {self.model_id!r} for {self.spec.name}: {str(e).splitlines()[0]}. "
+                        f"Without network access, download it elsewhere and pass a local path with "
+                        f"--tool_models \"{self.spec.name}=/path/to/model\"."
+                    ) from e
+                self._loaded = True
+
+
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def parse_load(text: str) -> dict[str, str]:
+    """Parse ``--load "Text2Box_cuda:0, Segmenting_cuda:0,ImageCaptioning_cpu"`` into ``{class: device}``.
+
+    Spaces and newlines are tolerated; a missing device means ``cpu``.
+
+    Raises:
+        ValueError: unknown class names (the message lists the valid ones) or malformed devices.
+    """
+    result: dict[str, str] = {}
+    for entry in re.split(r"[,\n]", text):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, _, device = entry.partition("_")
+        name, device = name.strip(), (device.strip() or "cpu")
+        if name not in MODELS:
+            raise ValueError(f"--load: unknown tool class {name!r}; valid names: {', '.join(sorted(MODELS))}")
+        if not _DEVICE.match(device):
+            raise ValueError(f"--load: bad device {device!r} for {name} (use cpu, cuda, cuda:N or mps)")
+        result[name] = device
+    return result
+
+
+def parse_tool_models(text: str | None) -> dict[str, str]:
+    """Parse ``--tool_models "ImageCaptioning=/models/blip,Text2Image=org/sd"`` into ``{class: id}``."""
+    result: dict[str, str] = {}
+    for entry in re.split(r"[,\n]", text or ""):
+        if not entry.strip():
+            continue
+        name, sep, model_id = entry.partition("=")
+        name = name.strip()
+        if not sep or not model_id.strip():
+            raise ValueError(f"--tool_models: expected Class=model_id, got {entry.strip()!r}")
+        if name not in MODELS:
+            raise ValueError(f"--tool_models: unknown tool class {name!r}; valid names: {', '.join(sorted(MODELS))}")
+        result[name] = model_id.strip()
+    return result
+
+
+def split_args(text: str, n: int) -> list[str]:
+    """Split an Action Input into ``n`` arguments.
+
+    The first argument (the image path) ends at the first comma. With three arguments the last one
+    starts after the last comma, so commas inside the middle text never break the call; with two,
+    everything after the first comma (commas included) is the text, as published.
+    """
+    text = text.strip()
+    if n <= 1:
+        return [text.strip().strip("\"'")]
+    head, sep, rest = text.partition(",")
+    if not sep:
+        return [text.strip("\"' ")]
+    if n == 2:
+        parts = [head, rest]
+    else:
+        middle, sep2, last = rest.rpartition(",")
+        parts = [head, middle, last] if sep2 else [head, rest]
+    return [p.strip().strip("\"'").strip() for p in parts]
+
+
+def _import_families() -> None:
+    """Import every tool family so its classes register (model libraries stay lazy inside them)."""
+    import g4t.tools  # noqa: F401
+
+
+class Toolbox:
+    """The loaded tools of one process (shared by all conversations; models are loaded once).
+
+    Args:
+        load: ``{class name: device}`` (see ``parse_load``) or the ``--load`` string itself.
+        model_ids: per-class model id overrides.
+    """
+
+    def __init__(self, load: dict[str, str] | str, model_ids: dict[str, str] | None = None) -> None:
+        _import_families()
+        load = parse_load(load) if isinstance(load, str) else dict(load)
+        model_ids = model_ids or {}
+        self.instances: dict[str, ToolModel] = {}
+        for name, device in load.items():
+            spec = MODELS[name]
+            if spec.requires:
+                missing = [r for r in spec.requires if r not in load]
+                if missing:
+                    raise ValueError(f"--load: {name} is built from {', '.join(spec.requires)}; add {', '.join(missing)}")
+                continue  # composites are built below
+            self.instances[name] = spec.cls(device=device, model_id=model_ids.get(name))
+        for name, spec in MODELS.items():
+            if spec.requires and all(r in self.instances for r in spec.requires):
+                deps = {r: self.instances[r] for r in spec.requires}
+                self.instances[name] = spec.cls(device=deps[spec.requires[0]].device, deps=deps)
+        self.tools: dict[str, ToolSpec] = {t.name: t for inst in self.instances.values() for t in inst.spec.tools}
+
+    def descriptions(self) -> list[tuple[str, str]]:
+        """``(name, description)`` of every loaded tool, in load order."""
+        return [(t.name, t.description) for t in self.tools.values()]
+
+    def has_model(self, name: str) -> bool:
+        return name in self.instances
+
+    def call(self, tool_name: str, *args):
+        """Call a tool directly with already-parsed arguments (images as PIL), after lazy loading."""
+        spec = self.tools[tool_name]
+        inst = self.instances[spec.model]
+        inst.ensure_loaded()
+        for dep in inst.deps.values():
+            dep.ensure_loaded()
+        return getattr(inst, spec.method)(*args)
+
+    def run(self, tool_name: str, tool_input: str, workspace: Workspace) -> str:
+        """Run a tool on an Action Input string; always returns an observation string."""
+        name = tool_name.strip()
+        spec = self.tools.get(name)
+        if spec is None:
+            return f"{name} is not a valid tool, try another one."
+        try:
+            args = split_args(tool_input, len(spec.inputs))
+            if len(args) != len(spec.inputs):
+                raise ToolError(
+                    f"{spec.name} expects {len(spec.inputs)} comma-separated inputs "
+                    f"({', '.join(spec.inputs)}), got {tool_input.strip()!r}"
+                )
+            values, first_image = [], None
+            for input_name, arg in zip(spec.inputs, args, strict=True):
+                if input_name == "image":
+                    image, path = workspace.load_image(arg)
+                    first_image = first_image or path
+                    values.append(image)
+                else:
+                    if not arg:
+                        raise ToolError(f"{spec.name}: the {input_name} input is empty")
+                    values.append(arg)
+            result = self.call(spec.name, *values)
+        except (PathError, ToolError) as e:
+            return f"Error: {e}"
+        except Exception as e:  # a broken tool must not end the conversation
+            logger.exception("tool %s failed", name)
+            return f"Error: {spec.name} failed ({e.__class__.__name__}: {e})"
+        if isinstance(result, Image.Image):
+            return workspace.save_image(result, next_to=first_image)
+        return str(result)

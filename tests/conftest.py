@@ -1,0 +1,71 @@
+"""Shared fixtures: offline environment, one thread, tiny local models built once per session."""
+
+from __future__ import annotations
+
+import os
+
+# Before any library import: no hub access, one thread (two threads on a busy 2-core box are far slower).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    """Directory of a tiny random LlamaForCausalLM + locally trained tokenizer."""
+    from g4t.tiny import build_llama
+
+    return str(build_llama(tmp_path_factory.mktemp("tiny_llama")))
+
+
+@pytest.fixture(scope="session")
+def tiny_lora(tiny_llama, tmp_path_factory):
+    """A peft LoRA adapter for ``tiny_llama`` with non-zero weights (so it changes the output)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    out = tmp_path_factory.mktemp("tiny_lora")
+    peft_model.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tmp_path_factory):
+    from g4t.tiny import build_blip_captioning
+
+    return str(build_blip_captioning(tmp_path_factory.mktemp("tiny_blip")))
+
+
+@pytest.fixture
+def square_image():
+    """A white 256x192 picture with a black square: it has strong, known edges."""
+    image = Image.new("RGB", (256, 192), "white")
+    ImageDraw.Draw(image).rectangle([64, 48, 160, 144], fill="black")
+    return image
