@@ -79,6 +79,8 @@ class ModelSpec:
         default_model: default Hugging Face id (or None for tools without weights).
         gpu_memory: rough GPU memory in fp16, for the docs.
         tools: the tools it exposes, in declaration order.
+        helper: a class that exposes no tool of its own and only serves composites (the published
+            ``Inpainting``); it is loaded with ``--load`` like any other class.
     """
 
     name: str
@@ -87,6 +89,7 @@ class ModelSpec:
     default_model: str | None = None
     gpu_memory: str = "-"
     tools: list[ToolSpec] = field(default_factory=list)
+    helper: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -109,14 +112,23 @@ def tool(name: str, description: str, inputs: tuple[str, ...]) -> Callable:
 
 
 def register_model(
-    name: str, *, requires: tuple[str, ...] = (), default_model: str | None = None, gpu_memory: str = "-"
+    name: str,
+    *,
+    requires: tuple[str, ...] = (),
+    default_model: str | None = None,
+    gpu_memory: str = "-",
+    helper: bool = False,
 ) -> Callable[[type], type]:
-    """Class decorator: register a ``--load`` class and the tools its methods declare."""
+    """Class decorator: register a ``--load`` class and the tools its methods declare.
+
+    ``helper=True`` registers a class without tools of its own (it only serves composites); every
+    other class must declare at least one tool, and a helper may declare none.
+    """
 
     def deco(cls: type) -> type:
         if name in MODELS:
             raise ValueError(f"model class {name!r} is registered twice")
-        spec = ModelSpec(name, cls, tuple(requires), default_model, gpu_memory)
+        spec = ModelSpec(name, cls, tuple(requires), default_model, gpu_memory, helper=helper)
         for attr, fn in cls.__dict__.items():
             if not hasattr(fn, "_g4t_tool"):
                 continue
@@ -124,8 +136,10 @@ def register_model(
             if tool_name in TOOLS:
                 raise ValueError(f"tool name {tool_name!r} is registered twice")
             spec.tools.append(ToolSpec(tool_name, description, inputs, name, attr))
-        if not spec.tools:
+        if not spec.tools and not helper:
             raise ValueError(f"model class {name!r} declares no tools")
+        if spec.tools and helper:
+            raise ValueError(f"helper class {name!r} may not declare tools")
         for t in spec.tools:
             TOOLS[t.name] = t
         MODELS[name] = spec

@@ -1,0 +1,108 @@
+"""Batch collation: padded (published), and padding-free packing with attention kept per sample.
+
+Padded (published recipe): ``DataCollatorForSeq2Seq`` pads every micro-batch to its longest sample
+(rounded up to a multiple of 8); labels are padded with ``-100``. Padding is right-sided here, so
+position ids start at 0 as in the packed path (RoPE attention is shift-invariant, so the published
+left padding gives the same loss).
+
+Packed (``--packing``): transformers' ``DataCollatorWithFlattening`` concatenates the micro-batch
+into one row of shape ``[1, total_tokens]``, restarts ``position_ids`` at 0 for every sample, puts
+``-100`` on each sample's first label (so no sample predicts across a boundary) and passes the
+sample boundaries (``cu_seq_lens_q``) to the attention. The micro-batch holds exactly the same
+samples as the padded one, and the loss is the same token mean, so the training objective is
+unchanged; only the padding compute disappears.
+
+Attention must stay within each sample. On GPU with flash-attn installed, ``flash_attention_2``
+reads the boundaries natively. Everywhere else we register ``g4t_varlen_sdpa`` through
+transformers' ``AttentionInterface``: it runs causal SDPA on each sample's slice (cost
+``sum(len_i^2)`` instead of ``total^2``; transformers' own ``sdpa`` also handles packed
+``position_ids``, but by materialising a ``total x total`` block mask).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["VARLEN_ATTENTION", "make_collator", "pick_attn_implementation", "register_varlen_attention"]
+
+VARLEN_ATTENTION = "g4t_varlen_sdpa"
+_registered = False
+
+
+def _segments(cu_seq_lens, position_ids, length: int) -> list[tuple[int, int]]:
+    """Sample boundaries in a packed row, from ``cu_seq_lens`` or from ``position_ids`` restarts at 0."""
+    if cu_seq_lens is not None:
+        bounds = [int(x) for x in cu_seq_lens.tolist()]
+    elif position_ids is not None and position_ids.shape[0] == 1:
+        starts = (position_ids[0] == 0).nonzero().flatten().tolist()
+        if not starts or starts[0] != 0:
+            starts = [0, *starts]
+        bounds = [*starts, length]
+    else:
+        return [(0, length)]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
+
+
+def _varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
+    """Causal SDPA per packed sample; an ordinary padded batch (mask given) goes to transformers' sdpa."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if attention_mask is not None or query.shape[0] != 1 or query.shape[2] != key.shape[2]:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling)
+    segments = _segments(kwargs.get("cu_seq_lens_q"), kwargs.get("position_ids"), query.shape[2])
+    if len(segments) == 1:
+        return sdpa_attention_forward(module, query, key, value, None, dropout=dropout, scaling=scaling, is_causal=True)
+    outs = [
+        sdpa_attention_forward(
+            module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, dropout=dropout, scaling=scaling,
+            is_causal=True,
+        )[0]
+        for a, b in segments
+    ]
+    import torch
+
+    return torch.cat(outs, dim=1), None  # [batch, seq, heads, head_dim], as sdpa_attention_forward returns
+
+
+def _varlen_mask(*args, attention_mask=None, **kwargs):
+    """No mask for packed rows (the attention splits them); the ordinary sdpa mask for padded batches."""
+    if attention_mask is None:
+        return None
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
+
+
+def register_varlen_attention() -> str:
+    """Register ``g4t_varlen_sdpa`` with transformers (idempotent) and return its name."""
+    global _registered
+    if not _registered:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface
+
+        AttentionInterface.register(VARLEN_ATTENTION, _varlen_sdpa)
+        AttentionMaskInterface.register(VARLEN_ATTENTION, _varlen_mask)
+        _registered = True
+    return VARLEN_ATTENTION
+
+
+def pick_attn_implementation(requested: str, packing: bool, cuda: bool) -> str:
+    """Resolve ``--attn_implementation auto``: flash-attn (GPU, if installed) or varlen SDPA for packing, else sdpa."""
+    if requested == VARLEN_ATTENTION or (requested == "auto" and packing):
+        import importlib.util
+
+        if requested == "auto" and cuda and importlib.util.find_spec("flash_attn") is not None:
+            return "flash_attention_2"
+        return register_varlen_attention()
+    return "sdpa" if requested == "auto" else requested
+
+
+def make_collator(tokenizer, packing: bool) -> Any:
+    """The collator for a training run: padding-free flattening (``packing``) or published padding."""
+    if packing:
+        from transformers import DataCollatorWithFlattening
+
+        return DataCollatorWithFlattening(return_flash_attn_kwargs=True)
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, return_tensors="pt", padding=True)
