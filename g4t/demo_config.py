@@ -96,8 +96,7 @@ class DemoConfig:
         aliases=["--keep_last_n_paragraphs", "--keep-last-n-paragraphs"],
     )
     image_dir: str = arg(
-        "demo_outputs",
-        "Output root: every browser session gets its own <image_dir>/<session id>/image/ folder."
+        "demo_outputs", "Output root: every browser session gets its own <image_dir>/<session id>/image/ folder."
     )
     # ---- server ------------------------------------------------------------------------------
     server_name: str = arg("127.0.0.1", "Address to serve on; 0.0.0.0 to accept remote users.")
@@ -118,7 +117,9 @@ class DemoConfig:
             except ValueError as e:
                 problems.append(str(e))
         if self.template not in ("auto", "none", *available_templates()):
-            problems.append(f"--template: unknown {self.template!r}; use auto, none or {', '.join(available_templates())}")
+            problems.append(
+                f"--template: unknown {self.template!r}; use auto, none or {', '.join(available_templates())}"
+            )
         if self.load_in_8bit and self.load_in_4bit:
             problems.append("choose at most one of --load_in_8bit and --load_in_4bit")
         if self.max_steps < 1:
