@@ -1,0 +1,431 @@
+"""The training run: model + LoRA setup, HF ``Trainer`` under torchrun DDP, checkpoints, resume, logs.
+
+``main(cfg)`` is what ``lora_finetune.py`` calls. Under ``torchrun`` every process runs it; the HF
+``Trainer`` sets up DDP (gloo on CPU, nccl on GPU), and the global batch of ``batch_size`` samples is
+reached with ``gradient_accumulation_steps = batch_size // micro_batch_size // world_size``, as
+published. Checkpoints (``checkpoint-N/``) hold the adapter, optimizer, scheduler, RNG states and the
+step, so ``--resume_from_checkpoint`` continues exactly where a killed run stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from g4t.train.config import CONFIG_FILE, LoraTrainConfig, TrainError
+from g4t.train.data import load_records, split_records
+from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation
+from g4t.train.tokenize import tokenize_records
+
+__all__ = ["DistEnv", "main", "resolve_resume", "write_training_config"]
+
+logger = logging.getLogger("g4t.train")
+
+
+class DistEnv:
+    """The torchrun environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``); 1 process without torchrun."""
+
+    def __init__(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_logging(env: DistEnv) -> None:
+    level = logging.INFO if env.is_main else logging.WARNING
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _check_environment(cfg: LoraTrainConfig, cuda: bool) -> None:
+    """Refuse configurations that cannot run here, with the fix in the message."""
+    problems = []
+    if (cfg.load_in_8bit or cfg.load_in_4bit) and not cuda:
+        flag = "--load_in_8bit" if cfg.load_in_8bit else "--load_in_4bit"
+        problems.append(
+            f"{flag} (QLoRA / 8-bit training) needs a CUDA GPU and none is visible; drop the flag to train the "
+            "unquantised model (LoRA on fp32/bf16 weights)"
+        )
+    if cfg.dtype == "fp16" and not cuda:
+        problems.append("--dtype fp16 needs a CUDA GPU; use --dtype bf16 or fp32 on CPU")
+    if cfg.deepspeed:
+        if importlib.util.find_spec("deepspeed") is None:
+            problems.append("--deepspeed needs the deepspeed package (pip install deepspeed)")
+        if not Path(cfg.deepspeed).is_file():
+            problems.append(f"--deepspeed: config file {cfg.deepspeed!r} not found (one ships as configs/zero2.json)")
+    for reporter in cfg.reporters:
+        module = {"wandb": "wandb", "tensorboard": "tensorboard"}[reporter]
+        if importlib.util.find_spec(module) is None and not (
+            reporter == "tensorboard" and importlib.util.find_spec("tensorboardX")
+        ):
+            problems.append(f"--report_to {reporter} needs the {module} package (pip install {module})")
+    if cfg.lora_model and not Path(cfg.lora_model).exists():
+        problems.append(f"--lora_model {cfg.lora_model!r}: adapter directory not found")
+    if problems:
+        raise TrainError("; ".join(problems))
+
+
+def resolve_resume(value: str | None, output_dir: str) -> tuple[str | None, bool]:
+    """Turn ``--resume_from_checkpoint`` into ``(path, full)``.
+
+    ``full`` is True for a Trainer checkpoint (``trainer_state.json``: optimizer, scheduler, RNG and data
+    position are restored); False for a bare adapter directory (published fallback: weights only).
+    ``last`` (or ``True``) picks the newest ``checkpoint-*`` in ``output_dir``; without one the run
+    starts from scratch with a warning.
+
+    Raises:
+        TrainError: the path does not exist or holds neither a checkpoint nor an adapter.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if value is None:
+        return None, False
+    if value == "last":
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if last is None:
+            logger.warning(f"--resume_from_checkpoint: no checkpoint-* in {output_dir}; starting from scratch")
+            return None, False
+        return last, True
+    path = Path(value)
+    if not path.is_dir():
+        raise TrainError(f"--resume_from_checkpoint {value!r}: directory not found")
+    if not (path / "trainer_state.json").is_file():
+        last = get_last_checkpoint(str(path))  # an output_dir was given: take its newest checkpoint
+        if last is not None:
+            return last, True
+        if any((path / n).is_file() for n in ("adapter_model.safetensors", "adapter_model.bin")):
+            return str(path), False
+        raise TrainError(f"--resume_from_checkpoint {value!r}: neither a checkpoint-N directory nor an adapter")
+    return str(path), True
+
+
+def _tool_specs_hash() -> str | None:
+    try:
+        from g4t.tools import TOOLS
+
+        blob = json.dumps(sorted((t.name, t.description) for t in TOOLS.values()), ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+    except Exception:  # the hash is informative only
+        return None
+
+
+def write_training_config(path: str | Path, cfg: LoraTrainConfig, resolved: dict[str, Any]) -> Path:
+    """Write ``training_config.json``: every config field (``prompt_template_name`` at the top level) + ``resolved``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    data = {**cfg.to_dict(), "resolved": resolved}
+    out = path / CONFIG_FILE
+    out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out
+
+
+def _load_tokenizer(cfg: LoraTrainConfig):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
+    except (OSError, ValueError) as e:
+        raise TrainError(
+            f"could not load the tokenizer of --base_model {cfg.base_model!r}: {str(e).strip().splitlines()[0]} "
+            "(without hub access, pass a local model directory)"
+        ) from None
+    if tokenizer.pad_token_id is None:  # published: pad with unk (id 0), distinct from eos
+        tokenizer.pad_token = tokenizer.unk_token if tokenizer.unk_token is not None else tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def _compute_dtype(cfg: LoraTrainConfig, cuda: bool):
+    import torch
+
+    if cfg.dtype == "auto":
+        if not cuda:
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[cfg.dtype]
+
+
+def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compute_dtype):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"attn_implementation": attn}
+    # LoRA on GPU: frozen base weights in the compute dtype (peft keeps the adapters in fp32).
+    # Full fine-tuning and CPU: fp32 master weights, mixed precision via the Trainer.
+    lora_gpu = cuda and not cfg.full_finetune
+    kwargs["dtype"] = compute_dtype if lora_gpu else torch.float32
+    if cfg.load_in_8bit or cfg.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(load_in_8bit=True)
+            if cfg.load_in_8bit
+            else BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                bnb_4bit_use_double_quant=True,
+            )
+        )
+        kwargs["device_map"] = {"": env.local_rank}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+    except (OSError, ValueError) as e:
+        raise TrainError(
+            f"could not load --base_model {cfg.base_model!r}: {str(e).strip().splitlines()[0]}"
+        ) from None
+    model.config.use_cache = False
+    if cfg.full_finetune:
+        return model
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.load_in_8bit or cfg.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    if cfg.lora_model:
+        model = PeftModel.from_pretrained(model, cfg.lora_model, is_trainable=True)
+        logger.info(f"continuing adapter {cfg.lora_model} (its own LoRA config applies: {model.peft_config['default'].r=})")
+    else:
+        lora = LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=cfg.lora_target_modules,
+            lora_dropout=cfg.lora_dropout, bias="none", task_type="CAUSAL_LM",
+        )
+        try:
+            model = get_peft_model(model, lora)
+        except ValueError as e:
+            raise TrainError(f"--lora_target_modules {cfg.lora_target_modules}: {e}") from None
+    if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
+    return model
+
+
+def _progress_callback(env: DistEnv):
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        """One line per log: step, epoch, loss, learning rate, non-padding tokens/s (all ranks summed)."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._t, self._tokens = time.perf_counter(), state.num_input_tokens_seen
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs is None:
+                return
+            now, tokens = time.perf_counter(), state.num_input_tokens_seen
+            if "loss" in logs and now > self._t:
+                logs["tokens_per_second"] = round((tokens - self._tokens) / (now - self._t), 1)
+                self._t, self._tokens = now, tokens
+            if not env.is_main:
+                return
+            parts = [f"step {state.global_step}/{state.max_steps}", f"epoch {logs.get('epoch', state.epoch or 0):.2f}"]
+            for key, fmt in (("loss", "loss {:.4f}"), ("eval_loss", "eval_loss {:.4f}"),
+                             ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad_norm {:.3f}"),
+                             ("tokens_per_second", "{:,.0f} tok/s"), ("train_loss", "train_loss {:.4f}")):
+                if key in logs:
+                    parts.append(fmt.format(logs[key]))
+            if "train_loss" in logs and "train_runtime" in logs:
+                parts.append(f"runtime {logs['train_runtime']:.1f}s")
+            logger.info(" | ".join(parts))
+
+    return ProgressCallback()
+
+
+def _config_callback(cfg: LoraTrainConfig, resolved: dict[str, Any]):
+    from transformers import TrainerCallback
+
+    class ConfigCallback(TrainerCallback):
+        """Put training_config.json into every checkpoint too, so any checkpoint is self-describing."""
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if ckpt.is_dir():
+                    write_training_config(ckpt, cfg, {**resolved, "global_step": state.global_step})
+
+    return ConfigCallback()
+
+
+def _count_params(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train, save the adapter (or full model) and ``training_config.json`` into ``cfg.output_dir``.
+
+    Args:
+        cfg: the parsed configuration.
+        callbacks: extra ``transformers.TrainerCallback`` objects (tests use one to kill a run).
+
+    Returns:
+        The ``resolved`` dict written to ``training_config.json`` (world size, accumulation, data stats...).
+
+    Raises:
+        TrainError: bad data, impossible flag combination, missing hardware or packages.
+    """
+    import torch
+    import transformers
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+
+    from g4t.prompts import load_template
+
+    env = DistEnv()
+    _setup_logging(env)
+    transformers.logging.set_verbosity_warning()
+    cuda = torch.cuda.is_available()
+    _check_environment(cfg, cuda)
+
+    grad_accum = cfg.batch_size // cfg.micro_batch_size // env.world_size
+    if grad_accum < 1:
+        raise TrainError(
+            f"--batch_size {cfg.batch_size} is smaller than --micro_batch_size {cfg.micro_batch_size} x "
+            f"{env.world_size} processes; raise --batch_size or lower --micro_batch_size"
+        )
+    resume_path, full_resume = resolve_resume(cfg.resume_from_checkpoint, cfg.output_dir)
+    template = load_template(cfg.prompt_template_name)
+    tokenizer = _load_tokenizer(cfg)
+
+    records = load_records(cfg.data_path)
+    train_records, val_records = split_records(records, cfg.val_set_size, cfg.seed)
+    train_data, train_stats = tokenize_records(tokenizer, template, train_records, cfg.cutoff_len, cfg.train_on_inputs)
+    logger.info(train_stats.summary(cfg.cutoff_len, "train"))
+    if not train_data:
+        raise TrainError(f"{cfg.data_path}: no trainable samples left after tokenization (raise --cutoff_len?)")
+    val_data, val_stats = [], None
+    if val_records:
+        val_data, val_stats = tokenize_records(tokenizer, template, val_records, cfg.cutoff_len, cfg.train_on_inputs)
+        logger.info(val_stats.summary(cfg.cutoff_len, "val"))
+
+    attn = pick_attn_implementation(cfg.attn_implementation, cfg.packing, cuda)
+    compute_dtype = _compute_dtype(cfg, cuda)
+    transformers.set_seed(cfg.seed)  # LoRA init is seeded too
+    model = _load_model(cfg, env, cuda, attn, compute_dtype)
+    if resume_path and not full_resume:
+        from peft import load_peft_weights, set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_peft_weights(resume_path))
+        logger.info(f"loaded adapter weights from {resume_path} (no trainer state there: optimizer starts fresh)")
+        resume_path = None
+    trainable, total = _count_params(model)
+    logger.info(
+        f"{'full fine-tuning' if cfg.full_finetune else 'LoRA'}: {trainable:,} trainable / {total:,} parameters "
+        f"({100 * trainable / total:.3f}%); attention {attn}; world size {env.world_size}, micro-batch "
+        f"{cfg.micro_batch_size}, gradient accumulation {grad_accum} -> "
+        f"{cfg.micro_batch_size * grad_accum * env.world_size} samples per step"
+    )
+
+    resolved = {
+        "world_size": env.world_size,
+        "gradient_accumulation_steps": grad_accum,
+        "effective_batch_size": cfg.micro_batch_size * grad_accum * env.world_size,
+        "attn_implementation": attn,
+        "compute_dtype": str(compute_dtype).removeprefix("torch."),
+        "template": {"name": template.name, "prompt_no_input": template.prompt_no_input,
+                     "response_split": template.response_split},
+        "train": train_stats.to_dict(),
+        "val": val_stats.to_dict() if val_stats else None,
+        "tool_specs_sha256": _tool_specs_hash(),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "peft": _version("peft")},
+    }
+    if env.is_main:
+        write_training_config(cfg.output_dir, cfg, resolved)
+
+    if cfg.wandb_project:
+        os.environ["WANDB_PROJECT"] = cfg.wandb_project
+    if cfg.wandb_watch:
+        os.environ["WANDB_WATCH"] = cfg.wandb_watch
+    if cfg.wandb_log_model:
+        os.environ["WANDB_LOG_MODEL"] = cfg.wandb_log_model
+    mixed = {"bf16": compute_dtype == torch.bfloat16, "fp16": compute_dtype == torch.float16}
+    if cfg.load_in_8bit or cfg.load_in_4bit:
+        mixed = {"bf16": False, "fp16": False}  # bitsandbytes computes in bnb_4bit_compute_dtype / fp16 itself
+    has_val = bool(val_data)
+    args = TrainingArguments(
+        output_dir=cfg.output_dir,
+        per_device_train_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=cfg.micro_batch_size,
+        gradient_accumulation_steps=grad_accum,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_steps,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        optim="adamw_torch",
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if has_val else "no",
+        eval_steps=cfg.eval_steps if has_val else None,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit or None,
+        load_best_model_at_end=has_val and cfg.load_best_model_at_end,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=not cuda,
+        ddp_backend=None if env.world_size == 1 else ("nccl" if cuda else "gloo"),
+        ddp_find_unused_parameters=False if env.world_size > 1 else None,
+        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        deepspeed=cfg.deepspeed,
+        report_to=cfg.reporters or "none",
+        run_name=cfg.wandb_run_name or None,
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        dataloader_drop_last=False,
+        **mixed,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=val_data or None,
+        data_collator=make_collator(tokenizer, cfg.packing),
+        processing_class=tokenizer,
+        callbacks=[_config_callback(cfg, resolved), *callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.callback_handler.callbacks.insert(0, _progress_callback(env))  # first, so trackers see tokens/s
+    if resume_path:
+        logger.info(f"resuming from {resume_path} (optimizer, scheduler, RNG and data position)")
+    result = trainer.train(resume_from_checkpoint=resume_path)
+
+    if cfg.full_finetune and attn == VARLEN_ATTENTION:
+        model.set_attn_implementation("sdpa")  # the saved config must not name our runtime-registered kernel
+    trainer.save_model(cfg.output_dir)
+    resolved.update(
+        global_step=trainer.state.global_step,
+        train_loss=result.training_loss,
+        train_runtime_s=result.metrics.get("train_runtime"),
+        num_input_tokens_seen=trainer.state.num_input_tokens_seen,
+    )
+    if env.is_main:
+        write_training_config(cfg.output_dir, cfg, resolved)
+        what = "model" if cfg.full_finetune else "adapter (PeftModel.from_pretrained(base, dir) loads it)"
+        logger.info(f"saved the {what} and {CONFIG_FILE} to {cfg.output_dir}")
+    return resolved
+
+
+def _version(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
