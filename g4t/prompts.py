@@ -75,7 +75,9 @@ def prompt_strings() -> dict[str, str]:
         if key not in data:
             raise ValueError(f"{path}: missing key {key!r}")
         if _fields(data[key]) != fields:
-            raise ValueError(f"{path}: {key!r} has placeholders {sorted(_fields(data[key]))}, expected {sorted(fields)}")
+            raise ValueError(
+                f"{path}: {key!r} has placeholders {sorted(_fields(data[key]))}, expected {sorted(fields)}"
+            )
     return data
 
 

@@ -115,7 +115,8 @@ def build_blip_captioning(path: str | Path, seed: int = 0) -> Path:
         trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials),
     )
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
     tokenizer = BertTokenizerFast(tokenizer_object=tok, bos_token="[DEC]", model_max_length=64)
     image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
@@ -123,14 +124,25 @@ def build_blip_captioning(path: str | Path, seed: int = 0) -> Path:
     vocab = len(tokenizer)
     config = BlipConfig(
         text_config={
-            "vocab_size": vocab, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-            "intermediate_size": 128, "max_position_embeddings": 64, "encoder_hidden_size": 64,
-            "bos_token_id": tok.token_to_id("[DEC]"), "pad_token_id": 0, "sep_token_id": tok.token_to_id("[SEP]"),
+            "vocab_size": vocab,
+            "hidden_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 128,
+            "max_position_embeddings": 64,
+            "encoder_hidden_size": 64,
+            "bos_token_id": tok.token_to_id("[DEC]"),
+            "pad_token_id": 0,
+            "sep_token_id": tok.token_to_id("[SEP]"),
             "eos_token_id": tok.token_to_id("[SEP]"),
         },
         vision_config={
-            "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
-            "image_size": 32, "patch_size": 8,
+            "hidden_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 128,
+            "image_size": 32,
+            "patch_size": 8,
         },
         projection_dim=64,
     )

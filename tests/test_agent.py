@@ -59,7 +59,9 @@ def test_demo_layout_scratchpad(tmp_path, toolbox, square_image):
     conv = Agent(backend, toolbox, template=None, layout="demo").conversation(tmp_path)
     conv.add_image(square_image)
     conv.run("edges please")
-    assert "The description is: an uploaded image. Understand the image using tools.\nAI: Received." in backend.prompts[0]
+    assert (
+        "The description is: an uploaded image. Understand the image using tools.\nAI: Received." in backend.prompts[0]
+    )
     assert backend.prompts[1].endswith("\nThought:")
 
 
@@ -79,7 +81,13 @@ def test_tool_that_raises_gives_an_error_observation(tmp_path, square_image):
             raise RuntimeError("kaboom")
 
     try:
-        backend = ScriptedBackend(lambda p: NO.format(answer="sorry") if "Observation:" in p.split("New input")[-1] else YES.format(tool="Explode", arg=_last_image(p)))
+        backend = ScriptedBackend(
+            lambda p: (
+                NO.format(answer="sorry")
+                if "Observation:" in p.split("New input")[-1]
+                else YES.format(tool="Explode", arg=_last_image(p))
+            )
+        )
         conv = Agent(backend, Toolbox("TestExploding_cpu")).conversation(tmp_path)
         conv.add_image(square_image)
         result = conv.run("explode it")
@@ -118,7 +126,9 @@ def test_memory_keeps_last_n_exchanges():
     assert memory.render("training") == "Human: q1\nAI: a1\nHuman: q2\nAI: a2"
     memory.keep_last_n = 4
     assert memory.render("training").startswith("Human: Provide an image named image/aaaaaaaa.png. Description: a cat")
-    assert memory.render("demo").startswith("\nHuman: Provide an image named image/aaaaaaaa.png. The description is: a cat.")
+    assert memory.render("demo").startswith(
+        "\nHuman: Provide an image named image/aaaaaaaa.png. The description is: a cat."
+    )
     assert "\nAI: Received.\nHuman: q0\nAI: a0" in memory.render("demo")
     assert Memory(keep_last_n=0).render() == ""
     memory.clear()
@@ -136,7 +146,9 @@ def test_conversations_are_isolated(tmp_path, toolbox, square_image):
     assert alice_image not in bob_prompt and "Human: edges" not in bob_prompt
     # bob cannot reach alice's file, even by name
     assert bob.agent.toolbox.run("Edge Detection On Image", alice_image, bob.workspace).startswith("Error: ")
-    assert bob.agent.toolbox.run("Edge Detection On Image", f"../alice/{alice_image}", bob.workspace).startswith("Error: ")
+    assert bob.agent.toolbox.run("Edge Detection On Image", f"../alice/{alice_image}", bob.workspace).startswith(
+        "Error: "
+    )
 
 
 def test_tiny_llama_with_lora_runs_the_loop(tmp_path, tiny_llama, tiny_lora, square_image):

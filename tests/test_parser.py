@@ -8,12 +8,16 @@ from g4t.agent import parse_reply
 
 
 def test_tool_call():
-    r = parse_reply("Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: image/ab.png\n")
+    r = parse_reply(
+        "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: image/ab.png\n"
+    )
     assert (r.kind, r.tool, r.tool_input) == ("tool", "Edge Detection On Image", "image/ab.png")
 
 
 def test_tool_call_strips_quotes_and_spaces():
-    r = parse_reply('Thought: Do I need to use a tool? Yes\nAction:  Crop Image  \nAction Input:  "image/a.png, [1, 2, 3, 4]" ')
+    r = parse_reply(
+        'Thought: Do I need to use a tool? Yes\nAction:  Crop Image  \nAction Input:  "image/a.png, [1, 2, 3, 4]" '
+    )
     assert (r.tool, r.tool_input) == ("Crop Image", "image/a.png, [1, 2, 3, 4]")
 
 
@@ -39,12 +43,16 @@ def test_multiline_answer_kept():
 
 
 def test_action_before_ai_wins():
-    r = parse_reply("Thought: Do I need to use a tool? Yes\nAction: Get Photo Description\nAction Input: image/a.png\nAI: x")
+    r = parse_reply(
+        "Thought: Do I need to use a tool? Yes\nAction: Get Photo Description\nAction Input: image/a.png\nAI: x"
+    )
     assert r.kind == "tool"
 
 
 def test_ai_inside_action_input_is_not_an_answer():
-    r = parse_reply("Thought: Do I need to use a tool? Yes\nAction: Instruct Image Using Text\nAction Input: image/a.png, AI: robot style")
+    r = parse_reply(
+        "Thought: Do I need to use a tool? Yes\nAction: Instruct Image Using Text\nAction Input: image/a.png, AI: robot style"
+    )
     assert (r.kind, r.tool_input) == ("tool", "image/a.png, AI: robot style")
 
 

@@ -107,7 +107,9 @@ def test_alpaca_template_is_the_published_one():
 @pytest.mark.parametrize("subset", sorted(SUBSETS))
 @pytest.mark.parametrize("with_step", [False, True])
 def test_golden_prompts(layout, subset, with_step):
-    history = image_history("image/abcd1234.png", "a dog on a sofa", layout) + ("" if layout == "training" else "AI: Received.")
+    history = image_history("image/abcd1234.png", "a dog on a sofa", layout) + (
+        "" if layout == "training" else "AI: Received."
+    )
     scratchpad = format_steps([STEP], layout) if with_step else ""
     rendered = render_agent_prompt(SUBSETS[subset], history, "detect the edges", scratchpad, layout)
     golden = ASSETS / f"{layout}_{subset}{'_step' if with_step else ''}.txt"
@@ -137,7 +139,10 @@ def test_training_and_demo_layout_differences():
 
 
 def test_step_formats():
-    assert tool_response("T", "a, b") == "Thought: Do I need to use a tool? Yes\nAction: T\nAction Input: a, b\nObservation:\n"
+    assert (
+        tool_response("T", "a, b")
+        == "Thought: Do I need to use a tool? Yes\nAction: T\nAction Input: a, b\nObservation:\n"
+    )
     assert human_response("done") == "Thought: Do I need to use a tool? No\nAI: done\n"
     assert format_steps([STEP], "training") == (
         "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\n"

@@ -26,7 +26,10 @@ def test_parse_load_rejects_unknown_names_with_the_valid_list():
 
 
 def test_parse_tool_models():
-    assert parse_tool_models("ImageCaptioning=/m/blip, Image2Canny=x") == {"ImageCaptioning": "/m/blip", "Image2Canny": "x"}
+    assert parse_tool_models("ImageCaptioning=/m/blip, Image2Canny=x") == {
+        "ImageCaptioning": "/m/blip",
+        "Image2Canny": "x",
+    }
     with pytest.raises(ValueError, match="Class=model_id"):
         parse_tool_models("ImageCaptioning")
     with pytest.raises(ValueError, match="unknown tool class"):

@@ -12,7 +12,13 @@ from g4t.tools.workspace import PathError, Workspace, fit_upload_size
 
 @pytest.mark.parametrize(
     "size,expected",
-    [((1024, 768), (512, 384)), ((100, 100), (512, 512)), ((640, 480), (512, 384)), ((5000, 10), (512, 64)), ((3, 4000), (64, 512))],
+    [
+        ((1024, 768), (512, 384)),
+        ((100, 100), (512, 512)),
+        ((640, 480), (512, 384)),
+        ((5000, 10), (512, 64)),
+        ((3, 4000), (64, 512)),
+    ],
 )
 def test_fit_upload_size(size, expected):
     assert fit_upload_size(*size) == expected

@@ -64,6 +64,8 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
 class Backend(Protocol):
     """Anything that turns prompts into completions."""
 
-    def generate(self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None
+    ) -> list[str]:
         """Complete each prompt; completions exclude the prompt and are cut at the first stop string."""
         ...

@@ -61,7 +61,6 @@ def load_model(
     Raises:
         ModelLoadError: with advice on local paths / OpenAI-compatible servers.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if load_in_8bit and load_in_4bit:
@@ -75,7 +74,9 @@ def load_model(
             BitsAndBytesConfig(load_in_8bit=True)
             if load_in_8bit
             else BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype,
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=torch_dtype,
                 bnb_4bit_use_double_quant=True,
             )
         )
@@ -124,7 +125,9 @@ class HFBackend:
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, base_model: str, lora_model: str | None = None, batch_size: int = 8, **kwargs) -> HFBackend:
+    def from_pretrained(
+        cls, base_model: str, lora_model: str | None = None, batch_size: int = 8, **kwargs
+    ) -> HFBackend:
         model, tokenizer = load_model(base_model, lora_model, **kwargs)
         return cls(model, tokenizer, batch_size)
 
@@ -143,7 +146,9 @@ class HFBackend:
             kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         return kwargs
 
-    def generate(self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None
+    ) -> list[str]:
         import torch
 
         gen = gen or GenerationConfig()

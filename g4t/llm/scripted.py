@@ -32,7 +32,9 @@ class ScriptedBackend:
         self._next += 1
         return reply
 
-    def generate(self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None
+    ) -> list[str]:
         out = []
         for prompt in prompts:
             self.prompts.append(prompt)

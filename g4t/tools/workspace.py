@@ -81,7 +81,9 @@ class Workspace:
         if not text:
             raise PathError("no image path given")
         if "\0" in text or _URL.match(text) or text.startswith(("~", "/", "\\")):
-            raise PathError(f"'{text}' is not allowed: use an image name from this conversation, like image/1a2b3c4d.png")
+            raise PathError(
+                f"'{text}' is not allowed: use an image name from this conversation, like image/1a2b3c4d.png"
+            )
         parts = PureWindowsPath(text).parts if "\\" in text else PurePosixPath(text).parts
         if ".." in parts:
             raise PathError(f"'{text}' is not allowed: '..' may not appear in an image path")
