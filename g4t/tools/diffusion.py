@@ -157,7 +157,11 @@ def _load(kind: str, model_id: str, subfolder: str | None, dtype: Any) -> Any:
         return CLIPTextModel.from_pretrained(model_id, dtype=dtype, **kwargs)
     import diffusers
 
-    cls = {"unet": diffusers.UNet2DConditionModel, "vae": diffusers.AutoencoderKL, "controlnet": diffusers.ControlNetModel}
+    cls = {
+        "unet": diffusers.UNet2DConditionModel,
+        "vae": diffusers.AutoencoderKL,
+        "controlnet": diffusers.ControlNetModel,
+    }
     return cls[kind].from_pretrained(model_id, torch_dtype=dtype, **kwargs)
 
 

@@ -21,7 +21,6 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from PIL import Image
 
@@ -190,7 +189,7 @@ class ToolModel:
                     raise ToolError(
                         f"could not load {self.model_id!r} for {self.spec.name}: {str(e).splitlines()[0]}. "
                         f"Without network access, download it elsewhere and pass a local path with "
-                        f"--tool_models \"{self.spec.name}=/path/to/model\"."
+                        f'--tool_models "{self.spec.name}=/path/to/model".'
                     ) from e
                 self._loaded = True
 
@@ -281,7 +280,9 @@ class Toolbox:
             if spec.requires:
                 missing = [r for r in spec.requires if r not in load]
                 if missing:
-                    raise ValueError(f"--load: {name} is built from {', '.join(spec.requires)}; add {', '.join(missing)}")
+                    raise ValueError(
+                        f"--load: {name} is built from {', '.join(spec.requires)}; add {', '.join(missing)}"
+                    )
                 continue  # composites are built below
             self.instances[name] = spec.cls(device=device, model_id=model_ids.get(name))
         for name, spec in MODELS.items():
