@@ -239,6 +239,7 @@ def build_demo(bot: ChatBot, title: str = _TITLE):
         text.submit(**io)  # Enter (the published demo crashed here)
         submit.click(**io)
         clear.click(on_clear, inputs=[state], outputs=[state, chatbot, text, image])
+        chatbot.clear(on_clear, inputs=[state], outputs=[state, chatbot, text, image])  # the chat's own trash icon
     return demo
 
 
