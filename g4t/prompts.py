@@ -43,6 +43,7 @@ __all__ = [
     "render_agent_prompt",
     "render_tool_descriptions",
     "render_training_prompt",
+    "template_name_for_adapter",
     "tool_response",
 ]
 
@@ -250,3 +251,30 @@ def load_template(name: str = "gpt4tools") -> PromptTemplate:
     if "{instruction}" not in data["prompt_no_input"] or "{input}" not in data["prompt_input"]:
         raise ValueError(f"{path}: prompt_no_input needs {{instruction}} and prompt_input needs {{input}}")
     return PromptTemplate(name=name, **{k: data[k] for k in _TEMPLATE_KEYS})
+
+
+def template_name_for_adapter(lora_model: str | None) -> str | None:
+    """The conversation template a LoRA adapter was trained with, if saved next to it.
+
+    Reads ``prompt_template_name`` from ``<lora_model>/training_config.json`` (written by
+    ``lora_finetune.py``). Returns None for no adapter (``None``/``"none"``), a hub id, a folder
+    without that file, or a file without the key; inference then falls back to ``gpt4tools``.
+
+    Raises:
+        ValueError: the file exists but is not valid JSON, or the key is not a string.
+    """
+    if not lora_model or lora_model.lower() == "none":
+        return None
+    path = Path(lora_model) / "training_config.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    name = data.get("prompt_template_name") if isinstance(data, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{path}: field 'prompt_template_name' must be a template name, got {name!r}")
+    return name
