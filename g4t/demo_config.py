@@ -66,7 +66,9 @@ class DemoConfig:
         "Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama: e.g. http://localhost:8000/v1). "
         "Setting this or --openai_model uses the server instead of a local model; the key is read from OPENAI_API_KEY.",
     )
-    openai_model: str | None = arg(None, "Model name on the OpenAI-compatible server (e.g. gpt-4o-mini, a vLLM model).")
+    openai_model: str | None = arg(
+        None, "Model name on the OpenAI-compatible server (e.g. gpt-4o-mini, the vLLM served model or LoRA name)."
+    )
     openai_mode: Literal["chat", "completions"] = arg(
         "chat", "chat: send the prompt as one user message; completions: raw prompt (for a served GPT4Tools LoRA)."
     )
@@ -120,6 +122,8 @@ class DemoConfig:
             problems.append(
                 f"--template: unknown {self.template!r}; use auto, none or {', '.join(available_templates())}"
             )
+        if self.openai_base_url and not self.openai_model:
+            problems.append("--openai_base_url needs --openai_model (the model name the server serves)")
         if self.load_in_8bit and self.load_in_4bit:
             problems.append("choose at most one of --load_in_8bit and --load_in_4bit")
         if self.max_steps < 1:
@@ -260,7 +264,8 @@ def build_backend(cfg: DemoConfig) -> Backend:
     if cfg.use_openai:
         from g4t.llm.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(cfg.openai_model or "default", base_url=cfg.openai_base_url, mode=cfg.openai_mode)
+        # a person is waiting: retry less than a batch job would (the backend's default is 5)
+        return OpenAIBackend(cfg.openai_model, base_url=cfg.openai_base_url, mode=cfg.openai_mode, max_retries=2)
     from g4t.llm.hf import HFBackend
 
     lora = None if cfg.lora_model.lower() == "none" else cfg.lora_model

@@ -202,6 +202,7 @@ def test_template_from_the_adapter_training_config(tmp_path):
         ["--llm_device", "gpu7"],
         ["--temperature", "-1"],
         ["--tool_models", "ImageCaptioning"],
+        ["--openai_base_url", "http://127.0.0.1:1/v1"],
     ],
 )
 def test_bad_flags_exit_2(argv, capsys):
@@ -216,3 +217,65 @@ def test_build_agent_with_a_given_backend(tmp_path, tiny_blip):
     agent = build_agent(cfg, backend=ScriptedBackend(["AI: ok"]))
     assert set(agent.toolbox.tools) == {"Get Photo Description", EDGE}
     assert agent.layout == "training" and agent.max_steps == cfg.max_steps
+
+
+@pytest.fixture
+def chat_server():
+    """A local OpenAI-compatible /v1/chat/completions server answering with ``edge_replies``."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(body)
+            reply = edge_replies(body["messages"][-1]["content"])
+            for s in body.get("stop") or []:
+                reply = reply.split(s)[0]
+            payload = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openai_compatible_chat_server_end_to_end(chat_server, tmp_path, square_image, monkeypatch):
+    pytest.importorskip("g4t.llm.openai_backend")
+    url, received = chat_server
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    cfg = parse_demo_args(["--openai_base_url", url, "--openai_model", "served-model", "--load", "Image2Canny_cpu"])
+    bot = ChatBot(build_agent(cfg), tmp_path, keep_last_n=cfg.keep_last_n)
+    session, messages = bot.submit(None, "detect the edges of this image", square_image)
+    assert len(_images(messages)) == 2 and messages[-2]["content"].startswith("Here are the edges: image/")
+    assert received[0]["model"] == "served-model" and len(received) == 2
+    prompt = received[0]["messages"][-1]["content"]
+    assert (
+        prompt.startswith("GPT4Tools can handle") and "The description is: an uploaded image." in prompt
+    )  # demo layout
+    assert "### ASSISTANT" not in prompt  # no template in chat mode
