@@ -1,0 +1,267 @@
+"""Conversations and records: parsed instructions -> tool-use chains -> training / eval samples.
+
+Every piece of text is rendered through ``g4t.prompts`` (``render_training_prompt``,
+``image_history``, ``tool_response``, ``human_response``, ``format_steps``), so the records hold
+exactly the bytes the trainer trains on and the agent sends. The structure follows the published
+``generate_annoations.py``: a random image name, the condition tool first when the tool has one,
+observations ``Result saved as <img>`` / ``<img>`` (text tools: a placeholder), a final answer that
+repeats the last observation, 2-5 tools offered per prompt, negatives from alpaca data.
+All randomness comes from one ``random.Random`` so a seed reproduces the output.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from g4t.data.catalog import ToolInfo
+from g4t.data.parse import EXAMPLE_IMAGE
+from g4t.prompts import Step, format_steps, human_response, image_history, render_training_prompt, tool_response
+
+__all__ = [
+    "Conversation",
+    "Sample",
+    "build_conversation",
+    "build_negative",
+    "eval_record",
+    "random_image_name",
+    "tool_list",
+    "train_records",
+]
+
+_FOLDERS = ["image", "images", "examples", "cache", None]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A parsed instruction bound to its image.
+
+    Attributes:
+        instruction: the user request.
+        tool: the tool that solves it.
+        args: arguments with ``example.jpg`` for the image.
+        caption: the image caption ("" when unknown).
+        file_name: the source image file name (e.g. a COCO name).
+        image_id: the caption record id (split key).
+        raw: the raw teacher line.
+    """
+
+    instruction: str
+    tool: str
+    args: tuple[str, ...]
+    caption: str
+    file_name: str
+    image_id: str
+    raw: str = ""
+
+
+@dataclass
+class Conversation:
+    """One episode: the prompt, the executed steps and the final answer.
+
+    Attributes:
+        tools: tool names offered in the prompt, in prompt order.
+        chat_history: the rendered ``{chat_history}``.
+        user_input: the request.
+        steps: tool calls with their observations, in order.
+        answer: the final AI text (without the ``Thought/AI:`` wrapper).
+        caption: caption shown in the history ("" if none).
+        image: image name shown in the history ("" if none).
+        file_name: source image file name ("" for negatives without an image).
+        descriptions: ``{tool name: description}`` used to render the prompt.
+    """
+
+    tools: list[str]
+    chat_history: str
+    user_input: str
+    steps: list[Step] = field(default_factory=list)
+    answer: str = ""
+    caption: str = ""
+    image: str = ""
+    file_name: str = ""
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def prompt(self) -> str:
+        """The system prompt (``PROMPT_FORMAT`` filled in)."""
+        return render_training_prompt(
+            [(n, self.descriptions[n]) for n in self.tools], self.chat_history, self.user_input
+        )
+
+    @property
+    def n_cuts(self) -> int:
+        """Number of assistant messages (one per step, plus the final answer)."""
+        return len(self.steps) + 1
+
+    def cut(self, k: int) -> tuple[str, str]:
+        """``(instruction, output)`` with steps ``[0, k)`` in the instruction (published complement)."""
+        if not 0 <= k < self.n_cuts:
+            raise IndexError(f"cut {k} out of range 0..{self.n_cuts - 1}")
+        instruction = self.prompt() + format_steps(self.steps[:k])
+        return instruction, self._assistant(k)
+
+    def _assistant(self, k: int) -> str:
+        if k < len(self.steps):
+            return tool_response(self.steps[k].tool, self.steps[k].tool_input)
+        return human_response(self.answer)
+
+    def remaining_chain(self, k: int) -> str:
+        """Ground truth from step ``k`` to the end: calls, observations (on the next line) and answer."""
+        parts = []
+        for j in range(k, len(self.steps)):
+            parts.append(self._assistant(j) + self.steps[j].observation + "\n")
+        parts.append(human_response(self.answer))
+        return "".join(parts)
+
+
+def random_image_name(rng: random.Random, num_chars: int = 8) -> str:
+    """A fresh image name as published: optional folder + 8 lowercase letters + ``.png``."""
+    folder = rng.choice(_FOLDERS)
+    name = "".join(rng.choices(string.ascii_lowercase, k=num_chars)) + ".png"
+    return f"{folder}/{name}" if folder else name
+
+
+def tool_list(target: str, catalog: dict[str, ToolInfo], pool: Sequence[str], rng: random.Random) -> list[str]:
+    """The tools offered in one prompt: the target (+ its condition tool) and random others, 2-5 in all.
+
+    Args:
+        target: the tool the sample needs.
+        catalog: tool facts.
+        pool: candidate distractor tools (deterministic order).
+        rng: random source.
+    """
+    required = [target]
+    cond = catalog[target].condition
+    if cond:
+        required.append(cond)
+    num = rng.randint(2, 5)
+    others = [t for t in pool if t not in required]
+    chosen = required + rng.sample(others, max(0, min(len(others), num - len(required))))
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _observation(info: ToolInfo, rng: random.Random) -> str:
+    if info.observation is not None:
+        return info.observation
+    out = random_image_name(rng)
+    return rng.choice([f"Result saved as {out}", out])
+
+
+def _image_of(observation: str) -> str:
+    return observation.removeprefix("Result saved as ")
+
+
+def build_conversation(
+    sample: Sample, catalog: dict[str, ToolInfo], pool: Sequence[str], rng: random.Random
+) -> Conversation:
+    """Turn one instruction into an episode (published ``generate_annotations`` structure).
+
+    Args:
+        sample: the parsed instruction.
+        catalog: tool facts for every tool that may appear.
+        pool: distractor tools for the prompt's tool list.
+        rng: random source.
+    """
+    info = catalog[sample.tool]
+    image = random_image_name(rng)
+    args = [a.replace(EXAMPLE_IMAGE, image) for a in sample.args]
+    caption: str | None = sample.caption
+    if not info.needs_image and rng.random() < 0.5:
+        caption = None  # published: text-to-image requests come half of the time without an image
+    tools = tool_list(sample.tool, catalog, pool, rng)
+    history = image_history(image, caption) if caption is not None else ""
+    steps: list[Step] = []
+    if info.condition:
+        cond = catalog[info.condition]
+        obs = _observation(cond, rng)
+        steps.append(Step(cond.name, image, obs))
+        args = [a.replace(image, _image_of(obs)) for a in args]
+    steps.append(Step(info.name, ", ".join(args), _observation(info, rng)))
+    # Published quirk kept on purpose: the answer repeats the observation message, newline included.
+    return Conversation(
+        tools=tools,
+        chat_history=history,
+        user_input=sample.instruction,
+        steps=steps,
+        answer=steps[-1].observation + "\n",
+        caption=caption or "",
+        image=image if caption is not None else "",
+        file_name=sample.file_name,
+        descriptions={n: catalog[n].description for n in tools},
+    )
+
+
+def build_negative(
+    item: dict,
+    captions: Sequence[tuple[str, str]],
+    catalog: dict[str, ToolInfo],
+    pool: Sequence[str],
+    rng: random.Random,
+) -> Conversation:
+    """A no-tool sample from an alpaca item (published ``--insert-alpaca``).
+
+    Args:
+        item: ``{"instruction", "input", "output"}``.
+        captions: ``(file_name, caption)`` pairs to borrow an image description from (half the time).
+        catalog: tool facts.
+        pool: tools to draw the prompt's tool list from.
+        rng: random source.
+    """
+    instruction = " ".join(p for p in (item["instruction"].strip(), item.get("input", "").strip()) if p)
+    image = random_image_name(rng)
+    file_name, caption = ("", None)
+    if captions and rng.random() < 0.5:
+        file_name, caption = captions[rng.randrange(len(captions))]
+    target = sorted(pool)[rng.randrange(len(pool))]
+    tools = tool_list(target, catalog, pool, rng)
+    return Conversation(
+        tools=tools,
+        chat_history=image_history(image, caption) if caption is not None else "",
+        user_input=instruction,
+        answer=item["output"],
+        caption=caption or "",
+        image=image if caption is not None else "",
+        file_name=file_name,
+        descriptions={n: catalog[n].description for n in tools},
+    )
+
+
+def train_records(conv: Conversation, mode: str, rng: random.Random) -> list[dict]:
+    """Training records ``{"instruction", "input": "", "output"}`` of one conversation.
+
+    Args:
+        conv: the episode.
+        mode: ``"all"`` -- one record per step of the chain; ``"random"`` -- one record cut at a
+            random step (the published ``--complement``).
+        rng: random source.
+    """
+    cuts = range(conv.n_cuts) if mode == "all" else [rng.randrange(conv.n_cuts)]
+    out = []
+    for k in cuts:
+        instruction, output = conv.cut(k)
+        out.append({"instruction": instruction, "input": "", "output": output})
+    return out
+
+
+def eval_record(conv: Conversation, k: int, record_id: int) -> dict:
+    """A val/test record in the published evaluation format, cut at step ``k``.
+
+    ``output`` holds the whole remaining ground-truth chain (observations on the line after
+    ``Observation:``); ``Action`` / ``Action Input`` list the remaining calls.
+    """
+    instruction = conv.prompt() + format_steps(conv.steps[:k])
+    rest = conv.steps[k:]
+    return {
+        "id": record_id,
+        "instruction": instruction,
+        "input": "",
+        "output": conv.remaining_chain(k),
+        "Action": [s.tool for s in rest],
+        "Action Input": [[s.tool_input] for s in rest],
+        "user_input": conv.user_input,
+        "caption": conv.caption,
+        "filename": conv.file_name,
+        "finished_previously": k > 0,
+    }

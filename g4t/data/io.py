@@ -1,0 +1,104 @@
+"""Small file helpers shared by the data modules: JSON/JSONL reading with clear errors, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DataError", "read_json", "read_jsonl", "read_records", "write_json_atomic", "write_jsonl_atomic"]
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line or record, and the field."""
+
+
+def read_json(path: str | Path) -> Any:
+    """Load a JSON file; errors name the file, line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def read_jsonl(path: str | Path, allow_partial_last: bool = False) -> list[dict]:
+    """Load a JSONL file (one object per line; blank lines ignored).
+
+    Args:
+        path: the file.
+        allow_partial_last: ignore a last line that is not valid JSON and has no trailing newline
+            (what a killed writer leaves behind).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    out = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if allow_partial_last and i == len(lines):
+                break
+            raise DataError(f"{path}:{i}: invalid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+        out.append(obj)
+    return out
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """A list of objects from a ``.jsonl`` file or a JSON list file."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return read_jsonl(path)
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise DataError(f"{path}: record {i} is {type(item).__name__}, expected an object")
+    return data
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = None) -> None:
+    """Write JSON through a temporary file and ``os.replace`` (a crash never leaves half a file)."""
+    _atomic_write(Path(path), lambda f: json.dump(data, f, ensure_ascii=False, indent=indent))
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[dict]) -> None:
+    """Write JSONL atomically (one object per line)."""
+
+    def write(f):
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+    _atomic_write(Path(path), write)
