@@ -236,10 +236,13 @@ def build_demo(bot: ChatBot, title: str = _TITLE):
                     autofocus=True,
                 )
         io = dict(fn=on_submit, inputs=[state, text, image], outputs=[state, chatbot, text, image])
-        text.submit(**io)  # Enter (the published demo crashed here)
-        submit.click(**io)
-        clear.click(on_clear, inputs=[state], outputs=[state, chatbot, text, image])
-        chatbot.clear(on_clear, inputs=[state], outputs=[state, chatbot, text, image])  # the chat's own trash icon
+        # Enter (the published demo crashed here) and the button run the same handler; the API
+        # (gradio_client) exposes it once, as /submit(text, image), and Clear as /clear().
+        text.submit(**io, api_name="submit")
+        submit.click(**io, api_visibility="undocumented")
+        clear_io = dict(fn=on_clear, inputs=[state], outputs=[state, chatbot, text, image])
+        clear.click(**clear_io, api_name="clear")
+        chatbot.clear(**clear_io, api_visibility="undocumented")  # the chat's own trash icon
     return demo
 
 

@@ -75,6 +75,7 @@ def test_launch_with_tiny_local_models_serves_the_page(tiny_llama, tiny_blip, tm
     args = ["--base_model", tiny_llama, "--lora_model", "none", "--llm_device", "cpu"]
     args += ["--load", "ImageCaptioning_cpu,Image2Canny_cpu", "--tool_models", f"ImageCaptioning={tiny_blip}"]
     args += ["--server_name", "127.0.0.1", "--server_port", str(port), "--image_dir", str(tmp_path / "out")]
+    args += ["--max_new_tokens", "16", "--max_steps", "2"]
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), *args], stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=tmp_path
     )
@@ -89,6 +90,14 @@ def test_launch_with_tiny_local_models_serves_the_page(tiny_llama, tiny_blip, tm
                 time.sleep(0.5)
         assert status == 200, (tmp_path / "server.log").read_text()[-3000:]
         assert "GPT4Tools" in body
+        # one real turn through the served app: the tiny model's gibberish must not break it
+        from gradio_client import Client
+
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        assert {"/submit", "/clear"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+        messages, text, image = client.predict("hello there", None, api_name="/submit")
+        assert [m["role"] for m in messages] == ["user", "assistant"] and text == "" and image is None
+        assert messages[1]["content"][0]["text"]
     finally:
         proc.terminate()
         try:
