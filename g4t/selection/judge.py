@@ -97,5 +97,7 @@ class LLMJudge:
                 max_concurrency=self.max_concurrency,
             )
         gen = GenerationConfig(temperature=0.0, max_new_tokens=self.max_new_tokens)
-        replies = self._backend.generate([self.prompt(r) for r in records], stop=(), gen=gen)
-        return [parse_judge_score(text) for text in replies]
+        # Per-sample results: a prompt that still fails after the backend's retries scores NaN
+        # (not cached as a number, filled by the selector's standardisation) instead of ending the run.
+        results = self._backend.complete([self.prompt(r) for r in records], stop=(), gen=gen)
+        return [parse_judge_score(r.text) if r.ok else math.nan for r in results]
