@@ -230,7 +230,7 @@ def run(cfg: InferenceConfig, backend=None) -> Path:
         f"template {template!r} -> {path}",
         file=sys.stderr,
     )
-    atomic_write_json(path.with_suffix(".meta.json"), {"template": template, **asdict(cfg)}, indent=2)
+    atomic_write_json(path.with_suffix(".meta.json"), {**asdict(cfg), "template": template}, indent=2)
     if not todo:
         writer.flush()
         return path

@@ -99,7 +99,7 @@ def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
     failed_path = path.with_suffix(".failed.json")
     writer = ChunkWriter(path, [s["id"] for s in chunk], resume=cfg.resume)
     todo = [s for s in chunk if s["id"] not in writer.done]
-    meta = {"template": template, "thought_prefix": prefix, **asdict(cfg)}
+    meta = {**asdict(cfg), "template": template, "thought_prefix": prefix}
     atomic_write_json(path.with_suffix(".meta.json"), meta, indent=2)
     print(
         f"{len(chunk)} samples, {len(chunk) - len(todo)} already done; template {template!r} -> {path}", file=sys.stderr

@@ -1,0 +1,162 @@
+"""inference.py with a tiny local Llama: batched == one at a time, templates, resume, 2 chunks -> evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from g4t.cli import parse_args
+from g4t.evaluation.io import load_predictions
+from g4t.inference import InferenceConfig, build_prompt, resolve_template, run
+from g4t.llm.base import GenerationConfig
+from g4t.prompts import load_template, template_name_for_adapter
+
+ASSETS = Path(__file__).parent / "assets" / "eval"
+ROOT = Path(__file__).parent.parent
+ANN = str(ASSETS / "annotations.json")
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_llama):
+    from g4t.llm.hf import HFBackend, load_model
+
+    model, tokenizer = load_model(tiny_llama)
+    return HFBackend(model, tokenizer, batch_size=4)
+
+
+def _cfg(tmp_path, tiny_llama, *extra: str) -> InferenceConfig:
+    args = ["--base_model", tiny_llama, "--ann_path", ANN, "--save_path", str(tmp_path), "--save_name", "tiny",
+            "--max_new_tokens", "12", *extra]  # fmt: skip
+    (cfg,) = parse_args(InferenceConfig, args=args)
+    return cfg
+
+
+def test_batched_equals_one_at_a_time(tiny_backend):
+    from g4t.llm.hf import HFBackend
+
+    anns = json.loads(Path(ANN).read_text())
+    tpl = load_template("gpt4tools")
+    prompts = [tpl.render(a["instruction"][: 60 + 25 * i]) for i, a in enumerate(anns)]  # different lengths
+    gen = GenerationConfig(max_new_tokens=10)
+    batched = tiny_backend.generate(prompts, gen=gen)
+    single = HFBackend(tiny_backend.model, tiny_backend.tokenizer, batch_size=1)
+    one_by_one = [single.generate([p], gen=gen)[0] for p in prompts]
+    assert batched == one_by_one
+
+
+def test_template_resolution(tmp_path):
+    assert template_name_for_adapter(None) is None and template_name_for_adapter("none") is None
+    assert resolve_template(None, None) == "gpt4tools"
+    (tmp_path / "training_config.json").write_text(json.dumps({"prompt_template_name": "gpt4tools_vicuna"}))
+    assert template_name_for_adapter(str(tmp_path)) == "gpt4tools_vicuna"
+    assert resolve_template(None, str(tmp_path)) == "gpt4tools_vicuna"
+    assert resolve_template("vicuna_v1.5", str(tmp_path)) == "vicuna_v1.5"
+    with pytest.raises(ValueError, match="unknown prompt template 'nope'"):
+        resolve_template("nope", None)
+    sample = {"instruction": "INST", "input": ""}
+    assert build_prompt(sample, "gpt4tools") == "INST\n### ASSISTANT:\n"
+    assert build_prompt(sample, "gpt4tools_vicuna") == "USER: INSTASSISTANT: "
+    assert build_prompt(sample, "none") == "INST"
+
+
+def test_two_chunks_then_evaluate_result_cli(tmp_path, tiny_llama):
+    from g4t.inference import main
+
+    for idx in (0, 1):
+        cfg = _cfg(tmp_path, tiny_llama, "--num-chunks", "2", "--chunk-idx", str(idx), "--batch_size", "3")
+        assert main(cfg) == 0
+    anns = json.loads(Path(ANN).read_text())
+    preds = load_predictions(tmp_path / "tiny" / "tiny_0.json") + load_predictions(tmp_path / "tiny" / "tiny_1.json")
+    assert [p["id"] for p in preds] == [a["id"] for a in anns]  # annotation order, nothing lost or duplicated
+    for p, a in zip(preds, anns, strict=True):
+        assert p["output"].startswith(a["instruction"])  # output = instruction + completion
+    meta = json.loads((tmp_path / "tiny" / "tiny_0.meta.json").read_text())
+    assert meta["template"] == "gpt4tools"
+    proc = subprocess.run(
+        [sys.executable, "evaluate_result.py", "--ann_path", ANN, "--save_path", str(tmp_path), "--save_name", "tiny",
+         "--num-chunks", "2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "MPLBACKEND": "Agg"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Thought Acc:" in proc.stdout and "Gathered 8 predictions from 2 chunk files" in proc.stdout
+    report = json.loads((tmp_path / "tiny" / "tiny_report.json").read_text())
+    assert report["counts"]["scored"] == 8 and report["missing_ids"] == []
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+class _CrashAfter:
+    """Wraps a backend and dies (like a killed process) after ``n`` generate calls."""
+
+    def __init__(self, backend, n: int) -> None:
+        self.backend, self.n = backend, n
+
+    def generate(self, prompts, stop=(), gen=None):
+        if self.n == 0:
+            raise _Crash("killed")
+        self.n -= 1
+        return self.backend.generate(prompts, stop, gen)
+
+
+def test_resume_after_interruption(tmp_path, tiny_llama, tiny_backend):
+    ref_dir, dir_ = tmp_path / "ref", tmp_path / "resumed"
+    run(_cfg(ref_dir, tiny_llama, "--batch_size", "3"), backend=tiny_backend)
+    reference = json.loads((ref_dir / "tiny" / "tiny_0.json").read_text())
+
+    with pytest.raises(_Crash):
+        run(_cfg(dir_, tiny_llama, "--batch_size", "3"), backend=_CrashAfter(tiny_backend, 1))
+    partial = load_predictions(dir_ / "tiny" / "tiny_0.json")
+    assert len(partial) == 3  # one batch finished and saved before the "kill"
+    assert not [p for p in (dir_ / "tiny").iterdir() if p.name.endswith(".tmp")]
+
+    calls = []
+
+    class Counting:
+        def generate(self, prompts, stop=(), gen=None):
+            calls.append(len(prompts))
+            return tiny_backend.generate(prompts, stop, gen)
+
+    run(_cfg(dir_, tiny_llama, "--batch_size", "3", "--resume"), backend=Counting())
+    assert sum(calls) == 5  # only the 5 unfinished samples were generated
+    assert json.loads((dir_ / "tiny" / "tiny_0.json").read_text()) == reference
+
+
+def test_bad_config_and_bad_annotation_are_clear(tmp_path, tiny_llama, capsys):
+    from g4t.inference import main
+
+    with pytest.raises(SystemExit):
+        _cfg(tmp_path, tiny_llama, "--num-chunks", "2", "--chunk-idx", "2")
+    assert "--chunk-idx must be in [0, 2)" in capsys.readouterr().err
+    bad = tmp_path / "ann.json"
+    bad.write_text('[{"id": 1, "output": "x"}]')
+    cfg = _cfg(tmp_path, tiny_llama)
+    cfg.ann_path = str(bad)
+    assert main(cfg) == 2
+    assert "ann.json: item [0] (id 1): missing field 'instruction'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_batch_inference_script_one_chunk_on_cpu(tmp_path, tiny_llama):
+    env = {**os.environ, "PYTHON": sys.executable, "SAVE_PATH": str(tmp_path), "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        ["bash", "scripts/batch_inference.sh", "1", tiny_llama, "none", ANN, "sh", "--max_new_tokens", "4"],
+        capture_output=True, text=True, cwd=ROOT, timeout=240, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "IoU:" in proc.stdout
+    assert len(load_predictions(tmp_path / "sh" / "sh_0.json")) == 8
+    # a failing chunk process (here: an interpreter that always fails) stops the script before evaluation
+    proc = subprocess.run(
+        ["bash", "scripts/batch_inference.sh", "2", tiny_llama, "none", ANN, "bad"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**env, "PYTHON": "false"},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "chunk 0 FAILED" in proc.stderr and "2 of 2 chunks failed" in proc.stderr
