@@ -222,6 +222,7 @@ def build_demo(bot: ChatBot, title: str = _TITLE):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     label=title,
+                    show_label=False,  # the floating label would cover the top message
                     height=560,
                     elem_id="g4t-chat",
                     buttons=["copy"],

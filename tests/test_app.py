@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -98,6 +99,20 @@ def test_sessions_are_isolated(bot, square_image):
     assert b.conversation.agent.toolbox.run(EDGE, f"../{a.id}/image/{name}", b.conversation.workspace).startswith(
         "Error:"
     )
+
+
+def test_concurrent_sessions_keep_their_own_results(bot, square_image):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_user(_):
+        session, messages = bot.submit(None, "detect the edges of this image", square_image)
+        return session, [Path(p) for p in _images(messages)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one_user, range(4)))
+    assert len({session.id for session, _ in results}) == 4
+    for session, paths in results:
+        assert len(paths) == 2 and all(p.parent == bot.image_root / session.id / "image" for p in paths)
 
 
 def test_tool_error_and_unparseable_reply_never_crash(tmp_path, square_image):

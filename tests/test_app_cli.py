@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "gpt4tools.py"
 ENV = {
@@ -52,10 +54,18 @@ def test_model_that_cannot_be_loaded_exits_2_with_advice(tmp_path):
     assert "no-such-model" in out.stderr and "--openai_base_url" in out.stderr and "local" in out.stderr
 
 
-def test_hub_model_offline_exits_2_with_advice(tmp_path):
-    out = _run("--base_model", "some-org/not-downloaded", "--lora_model", "none", "--image_dir", str(tmp_path))
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert "Traceback" not in out.stderr and "--openai_base_url" in out.stderr
+def test_hub_model_offline_exits_2_with_advice(tmp_path, capsys):
+    """In-process ``main``: a Hub id with no network (HF_HUB_OFFLINE) and nothing cached."""
+    from g4t.app import main
+    from g4t.demo_config import parse_demo_args
+
+    cfg = parse_demo_args(["--base_model", "some-org/not-downloaded", "--lora_model", "none"])
+    cfg.image_dir = str(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(cfg)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "some-org/not-downloaded" in err and "--openai_base_url" in err and "Traceback" not in err
 
 
 def test_bad_flag_exits_2_without_traceback():
