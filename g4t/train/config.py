@@ -113,15 +113,25 @@ class LoraTrainConfig:
         self.lora_target_modules = split_list(self.lora_target_modules)
         if not self.base_model:
             problems.append("--base_model is required (a Hugging Face id or a local model directory)")
-        for name in ("batch_size", "micro_batch_size", "num_epochs", "cutoff_len", "lora_r", "save_steps",
-                     "eval_steps", "logging_steps"):
+        for name in (
+            "batch_size",
+            "micro_batch_size",
+            "num_epochs",
+            "cutoff_len",
+            "lora_r",
+            "save_steps",
+            "eval_steps",
+            "logging_steps",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"--{name} must be positive, got {getattr(self, name)}")
         for name in ("val_set_size", "warmup_steps", "save_total_limit"):
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.micro_batch_size > 0 and self.batch_size % self.micro_batch_size:
-            problems.append(f"--batch_size {self.batch_size} must be a multiple of --micro_batch_size {self.micro_batch_size}")
+            problems.append(
+                f"--batch_size {self.batch_size} must be a multiple of --micro_batch_size {self.micro_batch_size}"
+            )
         if self.learning_rate <= 0:
             problems.append(f"--learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.lora_dropout < 1:

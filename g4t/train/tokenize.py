@@ -119,7 +119,7 @@ def _tokenize_batch(tokenizer, template, records, cutoff_len, train_on_inputs, k
             if with_offsets:
                 boundary = len(prompts[i])
                 offsets = enc["offset_mapping"][i]
-                n_prompt = sum(1 for j in range(min(len(offsets), len(ids))) if offsets[j][0] < boundary)
+                n_prompt = sum(1 for j in range(min(len(offsets), len(ids))) if offsets[j][1] <= boundary)
             else:
                 n_prompt = prompt_lens[i]
             labels[:n_prompt] = [IGNORE_INDEX] * min(n_prompt, len(labels))

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,10 +45,11 @@ class DistEnv:
 
 def _setup_logging(env: DistEnv) -> None:
     level = logging.INFO if env.is_main else logging.WARNING
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
-        logger.addHandler(handler)
+    for handler in list(logger.handlers):  # a fresh handler on the current stderr (follows redirections)
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
 
@@ -176,7 +178,9 @@ def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compu
             BitsAndBytesConfig(load_in_8bit=True)
             if cfg.load_in_8bit
             else BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=compute_dtype,
                 bnb_4bit_use_double_quant=True,
             )
         )
@@ -184,9 +188,7 @@ def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compu
     try:
         model = AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
     except (OSError, ValueError) as e:
-        raise TrainError(
-            f"could not load --base_model {cfg.base_model!r}: {str(e).strip().splitlines()[0]}"
-        ) from None
+        raise TrainError(f"could not load --base_model {cfg.base_model!r}: {str(e).strip().splitlines()[0]}") from None
     model.config.use_cache = False
     if cfg.full_finetune:
         return model
@@ -196,11 +198,17 @@ def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compu
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     if cfg.lora_model:
         model = PeftModel.from_pretrained(model, cfg.lora_model, is_trainable=True)
-        logger.info(f"continuing adapter {cfg.lora_model} (its own LoRA config applies: {model.peft_config['default'].r=})")
+        logger.info(
+            f"continuing adapter {cfg.lora_model} (its own LoRA config applies: {model.peft_config['default'].r=})"
+        )
     else:
         lora = LoraConfig(
-            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=cfg.lora_target_modules,
-            lora_dropout=cfg.lora_dropout, bias="none", task_type="CAUSAL_LM",
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            target_modules=cfg.lora_target_modules,
+            lora_dropout=cfg.lora_dropout,
+            bias="none",
+            task_type="CAUSAL_LM",
         )
         try:
             model = get_peft_model(model, lora)
@@ -230,9 +238,14 @@ def _progress_callback(env: DistEnv):
             if not env.is_main:
                 return
             parts = [f"step {state.global_step}/{state.max_steps}", f"epoch {logs.get('epoch', state.epoch or 0):.2f}"]
-            for key, fmt in (("loss", "loss {:.4f}"), ("eval_loss", "eval_loss {:.4f}"),
-                             ("learning_rate", "lr {:.2e}"), ("grad_norm", "grad_norm {:.3f}"),
-                             ("tokens_per_second", "{:,.0f} tok/s"), ("train_loss", "train_loss {:.4f}")):
+            for key, fmt in (
+                ("loss", "loss {:.4f}"),
+                ("eval_loss", "eval_loss {:.4f}"),
+                ("learning_rate", "lr {:.2e}"),
+                ("grad_norm", "grad_norm {:.3f}"),
+                ("tokens_per_second", "{:,.0f} tok/s"),
+                ("train_loss", "train_loss {:.4f}"),
+            ):
                 if key in logs:
                     parts.append(fmt.format(logs[key]))
             if "train_loss" in logs and "train_runtime" in logs:
@@ -334,13 +347,15 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         "effective_batch_size": cfg.micro_batch_size * grad_accum * env.world_size,
         "attn_implementation": attn,
         "compute_dtype": str(compute_dtype).removeprefix("torch."),
-        "template": {"name": template.name, "prompt_no_input": template.prompt_no_input,
-                     "response_split": template.response_split},
+        "template": {
+            "name": template.name,
+            "prompt_no_input": template.prompt_no_input,
+            "response_split": template.response_split,
+        },
         "train": train_stats.to_dict(),
         "val": val_stats.to_dict() if val_stats else None,
         "tool_specs_sha256": _tool_specs_hash(),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "peft": _version("peft")},
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": _version("peft")},
     }
     if env.is_main:
         write_training_config(cfg.output_dir, cfg, resolved)
