@@ -161,3 +161,22 @@ class TeacherServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _serve_forever() -> None:
+    """``python -m g4t.data.teacher_server --latency 0.2``: serve until killed; prints the base URL."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Local fake teacher (OpenAI-compatible chat completions).")
+    ap.add_argument("--latency", type=float, default=0.2, help="seconds before each answer")
+    args = ap.parse_args()
+    server = TeacherServer(latency=args.latency).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    _serve_forever()
