@@ -173,7 +173,7 @@ class OpenAIBackend:
             if on_result is not None:
                 on_result(i, results[i])
 
-        if len(prompts) == 1 or self.max_concurrency == 1:
+        if len(prompts) <= 1 or self.max_concurrency == 1:
             for i in range(len(prompts)):
                 work(i)
         else:

@@ -1,0 +1,226 @@
+"""OpenAIBackend and inference_chatgpt.py against a fault-injecting OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from g4t.evaluation.io import load_predictions
+from g4t.inference_api import THOUGHT_PREFIX, ApiInferenceConfig, run
+from g4t.llm.base import LLMError
+from g4t.llm.openai_backend import OpenAIBackend
+
+REPLY = "Yes\nAction: Edge Detection On Image\nAction Input: {tag}\nObservation: hallucinated result"
+
+
+class FaultServer:
+    """Answers /v1/chat/completions and /v1/completions; faults are chosen by markers in the prompt.
+
+    ``#429``: first attempt 429 (Retry-After 0). ``#500``: first two attempts 500. ``#slow``: first attempt
+    sleeps past the client timeout. ``#bad``: first attempt invalid JSON, second an empty ``choices``.
+    ``#dead``: always 503. ``#lag``: slow but within the timeout. Anything else: immediate success.
+    """
+
+    def __init__(self) -> None:
+        self.attempts: Counter = Counter()
+        self.requests: list[dict] = []
+        self.auth: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.healthy = False  # when True, every fault is off
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, code: int, body: bytes, headers: dict | None = None) -> None:
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][0]["content"] if "messages" in body else body["prompt"]
+                tag = re.search(r"<(\w+)>", prompt).group(1)
+                with server.lock:
+                    server.attempts[tag] += 1
+                    n = server.attempts[tag]
+                    server.requests.append(body)
+                    server.auth.append(self.headers.get("Authorization", ""))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer(body, prompt, tag, n)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _answer(self, body, prompt, tag, n):
+                faults = not server.healthy
+                if faults and "#dead" in prompt:
+                    return self._send(503, b'{"error": {"message": "overloaded"}}')
+                if faults and "#429" in prompt and n == 1:
+                    return self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "0"})
+                if faults and "#500" in prompt and n <= 2:
+                    return self._send(500, b'{"error": {"message": "boom"}}')
+                if faults and "#slow" in prompt and n == 1:
+                    time.sleep(1.5)
+                if faults and "#bad" in prompt and n == 1:
+                    return self._send(200, b'{"choices": [ {"message": ')
+                if faults and "#bad" in prompt and n == 2:
+                    return self._send(
+                        200, b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}'
+                    )
+                if "#lag" in prompt:
+                    time.sleep(0.2)
+                text = REPLY.format(tag=tag)
+                usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+                if "messages" in body:
+                    choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                    resp = {
+                        "id": "c",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [choice],
+                        "usage": usage,
+                    }
+                else:
+                    choice = {"index": 0, "finish_reason": "stop", "text": text, "logprobs": None}
+                    resp = {
+                        "id": "c",
+                        "object": "text_completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [choice],
+                        "usage": usage,
+                    }
+                self._send(200, json.dumps(resp).encode())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = FaultServer()
+    yield s
+    s.close()
+
+
+def _backend(server, **kw) -> OpenAIBackend:
+    kw = {"max_retries": 3, "timeout": 0.5, "max_concurrency": 4, "backoff_base": 0.01, "backoff_max": 0.05, **kw}
+    return OpenAIBackend(model="m", base_url=server.url, **kw)
+
+
+def test_retries_recover_every_fault_and_stop_at_observation(server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    prompts = [f"<p{i}> {fault}" for i, fault in enumerate(["", "#429", "#500", "#slow", "#bad", "#lag", "", ""])]
+    backend = _backend(server)
+    out = backend.generate(prompts, stop=["\nObservation:"])
+    assert out == [REPLY.format(tag=f"p{i}").split("\nObservation:")[0] for i in range(8)]
+    assert server.attempts["p1"] == 2 and server.attempts["p2"] == 3 and server.attempts["p3"] == 2
+    assert server.attempts["p4"] == 3 and server.attempts["p0"] == 1
+    assert backend.usage.retries == 1 + 2 + 1 + 2 and backend.usage.failures == 0
+    assert backend.usage.prompt_tokens == 80 and backend.usage.completion_tokens == 40
+    assert server.max_in_flight <= 4
+    assert set(server.auth) == {"Bearer EMPTY"}  # placeholder key for local servers
+    assert server.requests[0]["stop"] == ["\nObservation:"] and server.requests[0]["temperature"] == 0.0
+    assert server.requests[0]["messages"][0]["role"] == "user"
+
+
+def test_failure_after_retries_is_reported_not_lost(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    backend = _backend(server, max_retries=2)
+    results = backend.complete(["<a> ok", "<b> #dead", "<c> ok"])
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].attempts == 3 and "HTTP 503" in results[1].error
+    assert server.auth[0] == "Bearer sk-test"  # read from the environment at call time
+    with pytest.raises(LLMError, match=r"prompt 1 of 2 failed after 3 attempt\(s\): HTTP 503"):
+        backend.generate(["<d> ok", "<e> #dead"])
+
+
+def test_inference_chatgpt_end_to_end_with_faults_and_resume(server, tmp_path, monkeypatch):
+    anns = []
+    faults = ["", "#429", "#500", "#slow", "#bad", "#dead", "#lag", "", "#dead", ""]
+    for i in range(20):
+        inst = f"Instruction <s{i}> {faults[i % len(faults)]}\nLet's think step by step.\n"
+        out = f"Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: s{i}\nObservation:\n"
+        anns.append({"id": i, "instruction": inst, "input": "", "output": out})
+    ann_path = tmp_path / "ann.json"
+    ann_path.write_text(json.dumps(anns))
+    cfg = ApiInferenceConfig(
+        ann_path=str(ann_path), save_name="api", save_path=str(tmp_path), model="m", base_url=server.url,
+        max_retries=2, timeout=0.5, backoff_base=0.01, max_concurrency=4, save_every=3,
+    )  # fmt: skip
+    done, failed = run(cfg)
+    assert (done, failed) == (16, 4)
+    chunk = tmp_path / "api" / "api_0.json"
+    preds = load_predictions(chunk)
+    ids = [p["id"] for p in preds]
+    assert len(ids) == len(set(ids)) == 16 and ids == sorted(ids)
+    failed_ids = {f["id"] for f in json.loads(chunk.with_suffix(".failed.json").read_text())}
+    assert failed_ids == {5, 8, 15, 18} and not failed_ids & set(ids)
+    first = preds[0]
+    assert (
+        first["output"]
+        == anns[0]["instruction"] + THOUGHT_PREFIX + "Yes\nAction: Edge Detection On Image\nAction Input: s0"
+    )
+    assert server.requests[0]["messages"][0]["content"].endswith("\n" + THOUGHT_PREFIX)
+
+    server.healthy = True
+    before = len(server.requests)
+    cfg.resume = True
+    assert run(cfg) == (4, 0)
+    assert len(server.requests) - before == 4  # only the failed ones were sent again
+    preds = load_predictions(chunk)
+    assert [p["id"] for p in preds] == list(range(20))
+    assert not chunk.with_suffix(".failed.json").exists()
+
+    from g4t.inference_api import main
+
+    cfg.resume = True
+    assert main(cfg) == 0  # nothing left to do, then evaluation
+    report = json.loads((tmp_path / "api" / "api_report.json").read_text())
+    assert report["counts"]["scored"] == 20 and report["published"]["SR_act"] == 1.0
+
+
+def test_completions_mode_sends_the_training_prompt(server, tmp_path):
+    ann_path = tmp_path / "ann.json"
+    ann_path.write_text(
+        json.dumps(
+            [{"id": "a", "instruction": "Do it <t1>\n", "output": "Thought: Do I need to use a tool? No\nAI: x\n"}]
+        )
+    )
+    cfg = ApiInferenceConfig(
+        ann_path=str(ann_path), save_name="c", save_path=str(tmp_path), base_url=server.url, mode="completions",
+        template="gpt4tools", model="gpt4tools-lora", evaluate=False, output_format="completion",
+    )  # fmt: skip
+    assert run(cfg) == (1, 0)
+    assert server.requests[0]["prompt"] == "Do it <t1>\n\n### ASSISTANT:\n"
+    assert server.requests[0]["model"] == "gpt4tools-lora"
+    assert (
+        load_predictions(tmp_path / "c" / "c_0.json")[0]["output"] == REPLY.format(tag="t1").split("\nObservation:")[0]
+    )
