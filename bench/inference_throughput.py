@@ -1,0 +1,106 @@
+"""Throughput of batch inference: published approach (one ``generate`` per sample) vs the batched path.
+
+Builds 100+ prompts in the published val format (training prompt with 2-5 tool descriptions from the
+registry, an image line and a request, wrapped in the ``gpt4tools`` template) and a ~30M-parameter
+random-weight Llama (``g4t.tiny.build_llama``), then times, in one run and with the same threads and
+decoding settings (greedy, ``max_new_tokens``):
+
+* published: ``model.generate`` on one prompt at a time, in annotation order;
+* batched: ``g4t.llm.hf.HFBackend`` (longest first, left padding, KV cache, ``--batch_size`` per call).
+
+It prints samples/s of both, the ratio, and the agreement rate of the completions (a random model
+never emits EOS or the stop string, so every sample decodes ``max_new_tokens`` tokens both ways).
+
+    OMP_NUM_THREADS=1 python bench/inference_throughput.py --num_samples 104 --batch_size 16 --max_new_tokens 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def build_prompts(n: int, seed: int = 0) -> list[str]:
+    """``n`` prompts in the published val layout, each with 2-5 registry tools (capped by the registry size)."""
+    from g4t.prompts import image_history, load_template, render_training_prompt
+    from g4t.tools import TOOLS
+
+    tools = [(t.name, t.description) for t in TOOLS.values()]
+    rng = random.Random(seed)
+    objects = ["dog", "red car", "two cats", "a man with an umbrella", "the sofa", "a bicycle"]
+    requests = ["Detect the {o} in the image.", "What is in the picture?", "Generate the edge map of the image.",
+                "Crop the {o} out of the image.", "Describe the image, please.", "Hi, who are you?"]  # fmt: skip
+    template = load_template("gpt4tools")
+    prompts = []
+    for i in range(n):
+        k = min(rng.randint(2, 5), len(tools))
+        chosen = rng.sample(tools, k)
+        obj = rng.choice(objects)
+        history = image_history(f"image/{rng.getrandbits(32):08x}.png", f"a photo of {obj} number {i}")
+        prompts.append(template.render(render_training_prompt(chosen, history, rng.choice(requests).format(o=obj))))
+    return prompts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num_samples", type=int, default=104)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_new_tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    parser.add_argument("--model_dir", default=None, help="reuse a model built earlier (default: a temp folder)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from g4t.llm.base import GenerationConfig
+    from g4t.llm.hf import HFBackend, load_model
+    from g4t.tiny import build_llama
+
+    model_dir = Path(args.model_dir or tempfile.mkdtemp(prefix="g4t_bench_"))
+    if not (model_dir / "config.json").is_file():
+        build_llama(model_dir, hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=4)
+    model, tokenizer = load_model(str(model_dir))
+    params = sum(p.numel() for p in model.parameters())
+    prompts = build_prompts(args.num_samples)
+    lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
+    stop = ["\nObservation:"]
+    print(
+        f"model {params / 1e6:.1f}M params, {args.threads} thread(s); {len(prompts)} prompts of "
+        f"{min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}); greedy, "
+        f"max_new_tokens={args.max_new_tokens}, batch_size={args.batch_size}",
+        flush=True,
+    )
+
+    # Published approach: one generate call per sample (inference.py of GPT4Tools), same settings.
+    single = HFBackend(model, tokenizer, batch_size=1)
+    t0 = time.perf_counter()
+    published = [single.generate([p], stop=stop, gen=gen)[0] for p in prompts]
+    t_pub = time.perf_counter() - t0
+    print(f"published (one generate per sample): {len(prompts) / t_pub:.3f} samples/s ({t_pub:.1f}s)", flush=True)
+
+    batched_backend = HFBackend(model, tokenizer, batch_size=args.batch_size)
+    t0 = time.perf_counter()
+    batched = batched_backend.generate(prompts, stop=stop, gen=gen)
+    t_new = time.perf_counter() - t0
+    print(f"batched (HFBackend, batch {args.batch_size}): {len(prompts) / t_new:.3f} samples/s ({t_new:.1f}s)")
+
+    agree = sum(a == b for a, b in zip(published, batched, strict=True))
+    print(f"speed-up: {t_pub / t_new:.2f}x")
+    print(f"agreement: {agree}/{len(prompts)} = {100 * agree / len(prompts):.1f}% identical completions")
+    for i, (a, b) in enumerate(zip(published, batched, strict=True)):
+        if a != b:
+            j = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            print(f"  sample {i}: first difference at character {j}: {a[j : j + 20]!r} vs {b[j : j + 20]!r}")
+
+
+if __name__ == "__main__":
+    main()
