@@ -95,7 +95,10 @@ def pool_features(
     model = model or default_embedding_model()
     parsed = [parse_sample(r) for r in records]
     hashes = [sample_hash(r) for r in records]
-    req = embed_texts([p.request for p in parsed], model, device, cache_dir=cache_dir, keys=[f"r{h}" for h in hashes])
-    out = embed_texts([p.output for p in parsed], model, device, cache_dir=cache_dir, keys=[f"o{h}" for h in hashes])
+    texts = [p.request for p in parsed] + [p.output for p in parsed]  # one encoder load for both
+    emb = embed_texts(
+        texts, model, device, cache_dir=cache_dir, keys=[f"r{h}" for h in hashes] + [f"o{h}" for h in hashes]
+    )
+    req, out = emb[: len(parsed)], emb[len(parsed) :]
     pca = np.concatenate([reduce_pca(req, n_components, seed), reduce_pca(out, n_components, seed)], axis=1)
     return pca, np.concatenate([req, out], axis=1)
