@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from g4t.train.config import LoraTrainConfig
-from g4t.train.data import DataError, load_records, split_records
 from train_samples import records, write
 
 import lora_finetune
+from g4t.train.config import LoraTrainConfig
+from g4t.train.data import DataError, load_records, split_records
 
 PUBLISHED = (
     "--base_model {base} --data_path gpt4tools_71k.json --output_dir output/gpt4tools --prompt_template_name "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_samples import records
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g4t.prompts import load_template
 from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation, register_varlen_attention
 from g4t.train.tokenize import IGNORE_INDEX, tokenize_records
-from train_samples import records
 
 
 @pytest.fixture(scope="module")
