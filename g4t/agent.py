@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 STOP = ["\nObservation:", "\n\tObservation:"]
 MAX_ITERATIONS_MESSAGE = "Agent stopped due to max iterations."
 
-_ACTION = re.compile(r"Action\s*:[ \t]*(.*?)[ \t]*\r?\n[ \t]*Action\s*Input\s*:[ \t]*(.*)")
+# The tool name is bounded (tool names are short): an unbounded lazy match made a long line of
+# repeated "Action:" quadratic to scan.
+_ACTION = re.compile(r"Action[ \t]*:[ \t]*([^\n]{0,200}?)[ \t]*\r?\n[ \t]*Action[ \t]*Input[ \t]*:[ \t]*(.*)")
 _AI = re.compile(r"(?:^|\n)[ \t]*AI\s*:[ \t]?")
 _THOUGHT = re.compile(r"^\s*(?:Thought\s*:)?\s*Do I need to use a tool\?\s*(?:Yes|No)?\s*", re.IGNORECASE)
 # Where a final answer ends if the model keeps talking in the conversation format.
