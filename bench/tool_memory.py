@@ -26,16 +26,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CONTROLNETS = {
-    "canny": "CannyText2Image",
-    "mlsd": "LineText2Image",
-    "hed": "HedText2Image",
-    "scribble": "ScribbleText2Image",
-    "openpose": "PoseText2Image",
-    "seg": "SegText2Image",
-    "depth": "DepthText2Image",
-    "normal": "NormalText2Image",
-}
+from g4t.tiny_vision import CONTROLNET_CLASSES as CONTROLNETS  # noqa: E402
 
 # Parameter counts of the real checkpoints (diffusers / transformers classes, SD 1.5 family).
 REAL = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["build_blip_captioning", "build_llama", "build_tokenizer", "corpus"]
+__all__ = ["build_llama", "build_tokenizer", "corpus"]
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 
@@ -90,62 +90,4 @@ def build_llama(
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(path)
-    return path
-
-
-def build_blip_captioning(path: str | Path, seed: int = 0) -> Path:
-    """Save a tiny random ``BlipForConditionalGeneration`` with a ``BlipProcessor`` to ``path``."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import (
-        BertTokenizerFast,
-        BlipConfig,
-        BlipForConditionalGeneration,
-        BlipImageProcessor,
-        BlipProcessor,
-    )
-
-    path = Path(path)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(
-        ["a photo of a dog on a red sofa", "a cat sitting next to a window", "a picture of", "an image of a man"],
-        trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials),
-    )
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
-    )
-    tokenizer = BertTokenizerFast(tokenizer_object=tok, bos_token="[DEC]", model_max_length=64)
-    image_processor = BlipImageProcessor(size={"height": 32, "width": 32})
-    BlipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(path))
-    vocab = len(tokenizer)
-    config = BlipConfig(
-        text_config={
-            "vocab_size": vocab,
-            "hidden_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "intermediate_size": 128,
-            "max_position_embeddings": 64,
-            "encoder_hidden_size": 64,
-            "bos_token_id": tok.token_to_id("[DEC]"),
-            "pad_token_id": 0,
-            "sep_token_id": tok.token_to_id("[SEP]"),
-            "eos_token_id": tok.token_to_id("[SEP]"),
-        },
-        vision_config={
-            "hidden_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "intermediate_size": 128,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=64,
-    )
-    torch.manual_seed(seed)
-    BlipForConditionalGeneration(config).save_pretrained(path)
     return path

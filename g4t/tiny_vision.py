@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 
 __all__ = [
+    "CONTROLNET_CLASSES",
     "CONTROLNET_KINDS",
+    "build_blip_captioning",
     "build_blip_vqa",
     "build_clip_tokenizer",
     "build_detr",
@@ -27,6 +29,17 @@ __all__ = [
 ]
 
 CONTROLNET_KINDS = ("canny", "mlsd", "hed", "scribble", "openpose", "seg", "depth", "normal")
+# The ``--load`` class of each tiny ControlNet built by ``build_sd_family`` (``controlnet-<kind>``).
+CONTROLNET_CLASSES = {
+    "canny": "CannyText2Image",
+    "mlsd": "LineText2Image",
+    "hed": "HedText2Image",
+    "scribble": "ScribbleText2Image",
+    "openpose": "PoseText2Image",
+    "seg": "SegText2Image",
+    "depth": "DepthText2Image",
+    "normal": "NormalText2Image",
+}
 
 
 def _seed(seed: int) -> None:
@@ -167,14 +180,14 @@ def _wordpiece(words: list[str], specials: list[str], vocab_size: int = 200):
     return tok
 
 
-def build_blip_vqa(path: str | Path, seed: int = 0) -> Path:
-    """A tiny ``BlipForQuestionAnswering`` with its ``BlipProcessor``."""
+def _build_blip(path: str | Path, model_class: str, texts: list[str], seed: int) -> Path:
+    """A tiny BLIP model of ``model_class`` (captioning or VQA) with its ``BlipProcessor``."""
+    import transformers
     from tokenizers import processors
-    from transformers import BertTokenizerFast, BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+    from transformers import BertTokenizerFast, BlipConfig, BlipImageProcessor, BlipProcessor
 
     path = Path(path)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"]
-    tok = _wordpiece(["what color is the car", "how many dogs are there", "yes no red blue two one"], specials)
+    tok = _wordpiece(texts, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"])
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
@@ -202,8 +215,20 @@ def build_blip_vqa(path: str | Path, seed: int = 0) -> Path:
     )
     config.decoder_start_token_id = text["bos_token_id"]
     _seed(seed)
-    BlipForQuestionAnswering(config).save_pretrained(path)
+    getattr(transformers, model_class)(config).save_pretrained(path)
     return path
+
+
+def build_blip_captioning(path: str | Path, seed: int = 0) -> Path:
+    """A tiny ``BlipForConditionalGeneration`` with its ``BlipProcessor``."""
+    texts = ["a photo of a dog on a red sofa", "a cat sitting next to a window", "a picture of", "an image of a man"]
+    return _build_blip(path, "BlipForConditionalGeneration", texts, seed)
+
+
+def build_blip_vqa(path: str | Path, seed: int = 0) -> Path:
+    """A tiny ``BlipForQuestionAnswering`` with its ``BlipProcessor``."""
+    texts = ["what color is the car", "how many dogs are there", "yes no red blue two one"]
+    return _build_blip(path, "BlipForQuestionAnswering", texts, seed)
 
 
 def _bert_ids_tokenizer(path: Path, words: list[str]):

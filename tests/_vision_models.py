@@ -10,18 +10,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from g4t.tiny_vision import CONTROLNET_CLASSES
+
 _BUILT: dict[str, dict[str, str]] = {}
 
-CONTROLNET_CLASSES = {
-    "canny": "CannyText2Image",
-    "mlsd": "LineText2Image",
-    "hed": "HedText2Image",
-    "scribble": "ScribbleText2Image",
-    "openpose": "PoseText2Image",
-    "seg": "SegText2Image",
-    "depth": "DepthText2Image",
-    "normal": "NormalText2Image",
-}
 GENERATION_CLASSES = ["Text2Image", "InstructPix2Pix", "MagicBrush", "Inpainting", *CONTROLNET_CLASSES.values()]
 
 # Settings that make tiny random models fast and make them "find" something.

@@ -58,7 +58,7 @@ def tiny_lora(tiny_llama, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_blip(tmp_path_factory):
-    from g4t.tiny import build_blip_captioning
+    from g4t.tiny_vision import build_blip_captioning
 
     return str(build_blip_captioning(tmp_path_factory.mktemp("tiny_blip")))
 
