@@ -9,9 +9,11 @@ Not a test. On a CPU, with no downloads, in one run:
 2. A small *randomly initialised* Llama (``g4t.tiny.build_llama``; tokenizer trained on the data).
 3. SR before training: ``inference.py`` + ``evaluate_result.py`` on the held-out split.
 4. ``lora_finetune.py --full_finetune`` on the whole training set -> SR after training.
-5. ``scripts/select_data.py`` machinery with genuine labels (each label subset fine-tuned and
-   evaluated through the same three scripts, as subprocesses) picks ``budget`` samples; the same
-   budget drawn at random is the baseline; both are trained identically -> SR selected vs random.
+5. Stage 1 / stage 2, as MiniGPT-4 -> InstructionGPT-4: the full run's checkpoint at
+   ``stage1_steps`` is the starting point of every selection fine-tune. The ``select_data.py``
+   machinery with genuine labels (each label subset fine-tuned from stage 1 and evaluated through
+   the same three scripts, as subprocesses) picks ``budget`` samples; the same budget drawn at
+   random is the baseline; both are fine-tuned identically from stage 1 -> SR selected vs random.
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python bench/e2e_loop.py --work_dir output/e2e_loop
 
@@ -45,7 +47,7 @@ class E2EConfig:
     captions: str = arg(str(ROOT / "data/magicbrush_dev_captions.json"), help="Caption list {file_name, caption}.")
     results: str = arg(str(ROOT / "bench/results/e2e_loop.txt"), help="Where the figures go.")
     tools_per_caption: int = arg(8, help="Teacher instructions per caption.")
-    noise: float = arg(0.2, help="Share of mislabelled teacher lines (request of another tool).")
+    noise: float = arg(0.1, help="Share of mislabelled teacher lines (request of another tool).")
     max_train: int = arg(2400, help="Cap on training records.")
     n_heldout: int = arg(120, help="Held-out records evaluated for every SR figure.")
     n_label_val: int = arg(20, help="Validation records used for each genuine label.")
@@ -53,13 +55,19 @@ class E2EConfig:
     num_layers: int = arg(4, help="Model depth.")
     vocab_size: int = arg(2000, help="BPE vocabulary trained on the data.")
     epochs: int = arg(2, help="Epochs of the full training run (capped by full_steps).")
-    full_steps: int = arg(250, help="Optimizer steps of the full training run (8 samples each).")
-    lr: float = arg(3e-3, help="Learning rate of every training run.")
+    stage1_steps: int = arg(
+        150, help="Checkpoint of the full run used as the starting point of every selection fine-tune (stage 1)."
+    )
+    full_steps: int = arg(450, help="Optimizer steps of the full training run (8 samples each).")
+    train_on_inputs: bool = arg(
+        True, help="Loss on the prompt too: ~20x more signal per step, which a randomly initialised model needs."
+    )
+    lr: float = arg(2e-3, help="Learning rate of every training run.")
     budget: int = arg(200, help="Selected subset size (and the random baseline's).")
-    subset_steps: int = arg(50, help="Optimizer steps of each 200-sample run (selected / random).")
+    subset_steps: int = arg(40, help="Optimizer steps of each 200-sample run (selected / random).")
     n_subsets: int = arg(4, help="Genuine-label subsets.")
     subset_size: int = arg(40, help="Samples per label subset.")
-    label_steps: int = arg(10, help="Optimizer steps of each label fine-tune.")
+    label_steps: int = arg(15, help="Optimizer steps of each label fine-tune.")
     max_new_tokens: int = arg(48, help="Generation budget (a full tool call is about 40 tokens).")
     seed: int = arg(0, help="Seed of the teacher, splits, model and baseline draw.")
 
@@ -91,10 +99,9 @@ def train_args(cfg: E2EConfig, extra: list[str]) -> list[str]:
         "cosine",
         "--logging_steps",
         "20",
-        "--save_steps",
-        "100000",
-        "--eval_steps",
-        "100000",
+        "--packing",
+        "--train_on_inputs",
+        str(cfg.train_on_inputs),
         "--seed",
         str(cfg.seed),
         *extra,
@@ -243,15 +250,31 @@ def main(cfg: E2EConfig) -> int:
     figures["SR before training"] = success_rate(cfg, base, heldout, "before")
     print(f"  {figures['SR before training']:.3f}\nfull training ...", flush=True)
     full = train(
-        cfg, str(base), train_path, work / "full", ["--num_epochs", str(cfg.epochs), "--max_steps", str(cfg.full_steps)]
+        cfg,
+        str(base),
+        train_path,
+        work / "full",
+        [
+            "--num_epochs",
+            str(cfg.epochs),
+            "--max_steps",
+            str(cfg.full_steps),
+            "--save_steps",
+            str(cfg.stage1_steps),
+            "--save_total_limit",
+            "10",
+        ],
     )
     figures["SR after training"] = success_rate(cfg, full, heldout, "after")
     print(f"  {figures['SR after training']:.3f}\nselection with genuine labels ...", flush=True)
 
     # Genuine labels: each label subset is fine-tuned from the base model and evaluated on label_val,
     # through lora_finetune.py / inference.py / evaluate_result.py (subprocesses).
+    # Stage 1 (as MiniGPT-4's stage 1 before InstructionGPT-4's 200-sample stage 2): the full run's
+    # early checkpoint knows the format; every selection fine-tune starts from it.
+    stage1 = work / "full" / f"checkpoint-{cfg.stage1_steps}"
     labeler = SubprocessLabeler(
-        str(base),
+        str(stage1),
         str(label_val),
         str(work / "labels"),
         train_args(cfg, ["--max_steps", str(cfg.label_steps)]),
@@ -276,7 +299,7 @@ def main(cfg: E2EConfig) -> int:
     (work / "random.json").write_text(json.dumps(rng.sample(records, cfg.budget)))
     steps = ["--max_steps", str(cfg.subset_steps)]
     for name in ("selected", "random"):
-        model = train(cfg, str(base), work / f"{name}.json", work / f"model_{name}", steps)
+        model = train(cfg, str(stage1), work / f"{name}.json", work / f"model_{name}", steps)
         figures[f"SR after training on {cfg.budget} {name}"] = success_rate(cfg, model, heldout, name)
         print(f"  {name}: {figures[f'SR after training on {cfg.budget} {name}']:.3f}", flush=True)
     figures["genuine labels (SR of label subsets)"] = " ".join(f"{v:.3f}" for v in result.labels)
