@@ -123,7 +123,9 @@ class Memory:
                 line = image_history(*ex.image, layout=layout)
                 parts.append(line if layout == "training" else f"{line}AI: {ex.ai}")
             else:
-                parts.append(f"Human: {ex.human}\nAI: {ex.ai}" if layout == "training" else f"\nHuman: {ex.human}\nAI: {ex.ai}")
+                parts.append(
+                    f"Human: {ex.human}\nAI: {ex.ai}" if layout == "training" else f"\nHuman: {ex.human}\nAI: {ex.ai}"
+                )
         return ("\n" if layout == "training" else "").join(parts)
 
 
@@ -176,7 +178,11 @@ class Agent:
 
     def build_prompt(self, memory: Memory, user_input: str, steps: list[Step]) -> str:
         prompt = render_agent_prompt(
-            self.toolbox.descriptions(), memory.render(self.layout), user_input, format_steps(steps, self.layout), self.layout
+            self.toolbox.descriptions(),
+            memory.render(self.layout),
+            user_input,
+            format_steps(steps, self.layout),
+            self.layout,
         )
         return self.template.render(prompt) if self.template else prompt
 
