@@ -5,13 +5,18 @@ registry, an image line and a request, wrapped in the ``gpt4tools`` template) an
 random-weight Llama (``g4t.tiny.build_llama``), then times, in one run and with the same threads and
 decoding settings (greedy, ``max_new_tokens``):
 
-* published: ``model.generate`` on one prompt at a time, in annotation order;
-* batched: ``g4t.llm.hf.HFBackend`` (longest first, left padding, KV cache, ``--batch_size`` per call).
+* published: ``model.generate`` on one prompt at a time, in annotation order, as the published
+  ``inference.py`` does (greedy, ``max_new_tokens``, no stopping criteria besides EOS; the completion
+  is then cut at the stop string);
+* batched: ``g4t.llm.hf.HFBackend`` (longest first, shared-prefix KV reuse, per-prompt prefill into a
+  slot cache, batched decoding, stop strings checked in Python, ``--batch_size`` rows per batch).
 
 It prints samples/s of both, the ratio, and the agreement rate of the completions (a random model
 never emits EOS or the stop string, so every sample decodes ``max_new_tokens`` tokens both ways).
+``--max_new_tokens`` defaults to 512, the published default: a random model never stops, so that is
+what the published script spends per sample. ``--threads`` applies to both paths.
 
-    OMP_NUM_THREADS=1 python bench/inference_throughput.py --num_samples 104 --batch_size 16 --max_new_tokens 128
+    OMP_NUM_THREADS=2 python bench/inference_throughput.py --num_samples 104 --batch_size 52 --max_new_tokens 512
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num_samples", type=int, default=104)
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--max_new_tokens", type=int, default=128)
+    parser.add_argument("--max_new_tokens", type=int, default=512, help="published default: 512")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     parser.add_argument("--model_dir", default=None, help="reuse a model built earlier (default: a temp folder)")
     args = parser.parse_args()
@@ -80,10 +85,26 @@ def main() -> None:
         flush=True,
     )
 
-    # Published approach: one generate call per sample (inference.py of GPT4Tools), same settings.
-    single = HFBackend(model, tokenizer, batch_size=1)
+    # Published approach: one model.generate call per sample (inference.py of GPT4Tools), same settings.
+    from g4t.llm.base import truncate_at_stop
+
+    def published_one(prompt: str) -> str:
+        ids = tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(
+                **ids,
+                max_new_tokens=gen.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        return truncate_at_stop(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True), stop)
+
     t0 = time.perf_counter()
-    published = [single.generate([p], stop=stop, gen=gen)[0] for p in prompts]
+    published = [published_one(p) for p in prompts]
     t_pub = time.perf_counter() - t0
     print(f"published (one generate per sample): {len(prompts) / t_pub:.3f} samples/s ({t_pub:.1f}s)", flush=True)
 
