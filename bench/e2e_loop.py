@@ -171,6 +171,16 @@ def success_rate(cfg: E2EConfig, model: Path, ann: Path, name: str) -> float:
     return float(json.loads(report.read_text())["published"]["SR"])
 
 
+def split_sr(cfg: E2EConfig, name: str) -> tuple[float, float]:
+    """SR on the held-out samples whose ground truth calls a tool, and on the final-answer ones."""
+    report = json.loads((Path(cfg.work_dir) / "pred" / name / f"{name}_report.json").read_text())
+    groups = report["per_tool"]
+    tool = [(g["n"], g["SR"]) for k, g in groups.items() if k != "(no tool)"]
+    n_tool = sum(n for n, _ in tool)
+    no_tool = groups.get("(no tool)", {"SR": float("nan")})["SR"]
+    return sum(n * sr for n, sr in tool) / max(n_tool, 1), no_tool
+
+
 def make_data(cfg: E2EConfig, work: Path) -> tuple[Path, Path, Path]:
     from g4t.selection.offline_teacher import write_replies
 
@@ -266,6 +276,9 @@ def main(cfg: E2EConfig) -> int:
         ],
     )
     figures["SR after training"] = success_rate(cfg, full, heldout, "after")
+    tool_sr, answer_sr = split_sr(cfg, "after")
+    figures["SR after training, tool-call samples"] = tool_sr
+    figures["SR after training, final-answer samples"] = answer_sr
     print(f"  {figures['SR after training']:.3f}\nselection with genuine labels ...", flush=True)
 
     # Genuine labels: each label subset is fine-tuned from the base model and evaluated on label_val,
