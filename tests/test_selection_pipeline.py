@@ -161,7 +161,7 @@ def test_subprocess_labeler_runs_the_real_scripts(pool, tiny_llama, tmp_path):
             "--batch_size",
             "2",
             "--cutoff_len",
-            "512",
+            "1024",
             "--save_steps",
             "1000",
             "--eval_steps",
