@@ -29,8 +29,13 @@ TOOLS = {
 DESC = "useful when you want to. The input to this tool should be a string, representing the image_path"
 
 
-def record(output: str, request: str = "detect the edges", image: str = "image/abcdefgh.png", scratch: str = "",
-           tools=("Edge Detection On Image", "Generate Image Condition On Canny Image")) -> dict:
+def record(
+    output: str,
+    request: str = "detect the edges",
+    image: str = "image/abcdefgh.png",
+    scratch: str = "",
+    tools=("Edge Detection On Image", "Generate Image Condition On Canny Image"),
+) -> dict:
     history = image_history(image, "a dog on a red sofa") if image else ""
     prompt = render_training_prompt([(t, DESC) for t in tools], history, request)
     return {"instruction": prompt + scratch, "input": "", "output": output}

@@ -22,8 +22,11 @@ TOOLS = [("Edge Detection On Image", "useful when you want to detect the edge of
 
 def rec(output: str, image: str = "image/abcdefgh.png", caption: str = "a dog on a red sofa") -> dict:
     history = image_history(image, caption) if image else ""
-    return {"instruction": render_training_prompt(TOOLS, history, "detect the edges of the dog"), "input": "",
-            "output": output}
+    return {
+        "instruction": render_training_prompt(TOOLS, history, "detect the edges of the dog"),
+        "input": "",
+        "output": output,
+    }
 
 
 RECORDS = [
@@ -43,10 +46,18 @@ def _word_tokenizer(path, pair_sep: str):
     tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair=f"[CLS] $A {pair_sep} $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        single="[CLS] $A [SEP]",
+        pair=f"[CLS] $A {pair_sep} $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", model_max_length=128)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=128,
+    )
     fast.save_pretrained(str(path))
     return fast
 
@@ -59,8 +70,16 @@ def tiny_reward(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("reward")
     tok = _word_tokenizer(path, "[SEP]")
-    cfg = DebertaV2Config(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=128, num_labels=1, pad_token_id=0)
+    cfg = DebertaV2Config(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=1,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     DebertaV2ForSequenceClassification(cfg).save_pretrained(path)
     return str(path)
@@ -76,15 +95,31 @@ def tiny_clip(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("clip")
     tok = build_clip_tokenizer(path / "tok")
-    proc = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
-                                                            crop_size={"height": 32, "width": 32}), tokenizer=tok)
+    proc = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tok,
+    )
     proc.save_pretrained(str(path))
     cfg = CLIPConfig(
-        text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 32, "bos_token_id": tok.bos_token_id,
-                     "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 32,
+            "bos_token_id": tok.bos_token_id,
+            "eos_token_id": tok.eos_token_id,
+            "pad_token_id": tok.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
         projection_dim=16,
     )
     torch.manual_seed(0)
@@ -101,7 +136,10 @@ def test_reward_scores_request_output_pairs(tiny_reward, tmp_path):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tok, model = AutoTokenizer.from_pretrained(tiny_reward), AutoModelForSequenceClassification.from_pretrained(tiny_reward)
+    tok, model = (
+        AutoTokenizer.from_pretrained(tiny_reward),
+        AutoModelForSequenceClassification.from_pretrained(tiny_reward),
+    )
     enc = tok("detect the edges of the dog", RECORDS[0]["output"], return_tensors="pt", truncation=True, max_length=64)
     with torch.no_grad():
         expected = 10 * model(**enc).logits[0, 0].item()
@@ -122,10 +160,16 @@ def test_clip_scores_only_existing_images(tiny_clip, tmp_path):
     assert math.isnan(scores[1]) and math.isnan(scores[2])  # missing file, no image at all
 
 
-@pytest.mark.parametrize(("reply", "value"), [
-    ("85\nGood.", 85.0), ("Score: 100 - perfect", 100.0), ("I rate it 7 out of 10", 7.0), ("no idea", math.nan),
-    ("250 then 40", 40.0),
-])
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        ("85\nGood.", 85.0),
+        ("Score: 100 - perfect", 100.0),
+        ("I rate it 7 out of 10", 7.0),
+        ("no idea", math.nan),
+        ("250 then 40", 40.0),
+    ],
+)
 def test_parse_judge_score(reply, value):
     got = parse_judge_score(reply)
     assert (math.isnan(got) and math.isnan(value)) or got == value
@@ -139,10 +183,16 @@ class _Judge(BaseHTTPRequestHandler):
         prompt = body["messages"][0]["content"]
         _Judge.seen.append(body)
         reply = "90\nvalid tool call" if "Action: Edge Detection" in prompt else "20\nnot a tool call"
-        data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                           "choices": [{"index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": reply}}],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+        data = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

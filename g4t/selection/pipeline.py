@@ -37,7 +37,7 @@ class SelectDataConfig:
     data_path: str = arg(None, help="Annotation pool (.json list or .jsonl of instruction/input/output records).")
     output_path: str = arg("output/selected.json", help="Selected subset, in the same annotation format.")
     report_dir: str | None = arg(None, help="Report folder (default: <output_path without .json>_report).")
-    budget: int = arg(200, help="Samples to select (InstructionGPT-4: 200, about 6% of its pool).")
+    budget: int = arg(200, help="Samples to select (InstructionGPT-4: 200, about 6 percent of its pool).")
     indicators: list[str] = arg(
         default_factory=lambda: ["length", "steps", "validity", "reward"],
         help=f"Quality indicators, any of {', '.join(INDICATORS)} (judge needs an endpoint, clip needs images).",
