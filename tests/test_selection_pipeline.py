@@ -173,3 +173,17 @@ def test_subprocess_labeler_runs_the_real_scripts(pool, tiny_llama, tmp_path):
     labels = label_subsets(records, [[0, 1, 2, 3]], labeler, tmp_path / "work" / "labels.json", log=lambda *_: None)
     assert len(labels) == 1 and 0.0 <= labels[0] <= 1.0
     assert (tmp_path / "work" / "labels.json").is_file()
+
+
+def test_select_data_cli_help(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "select_data", Path(__file__).parent.parent / "scripts/select_data.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as e:
+        module.main(["--help"])
+    assert e.value.code == 0 and "--budget" in capsys.readouterr().out
