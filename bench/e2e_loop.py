@@ -58,9 +58,11 @@ class E2EConfig:
     stage1_steps: int = arg(
         150, help="Checkpoint of the full run used as the starting point of every selection fine-tune (stage 1)."
     )
-    full_steps: int = arg(450, help="Optimizer steps of the full training run (8 samples each).")
+    full_steps: int = arg(600, help="Optimizer steps of the full training run (8 samples each).")
     train_on_inputs: bool = arg(
-        True, help="Loss on the prompt too: ~20x more signal per step, which a randomly initialised model needs."
+        False,
+        help="Loss on the prompt too. Off: the loss on the response alone is what teaches the tool choice "
+        "(with it on, the constant prompt dominated the loss and tool-call SR stayed near 0).",
     )
     lr: float = arg(2e-3, help="Learning rate of every training run.")
     budget: int = arg(200, help="Selected subset size (and the random baseline's).")
