@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from test_app import edge_replies  # the same scripted model as the handler tests
 
 from g4t.agent import Agent
 from g4t.app import ChatBot, build_demo, launch_demo
@@ -29,21 +30,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-EDGE = "Edge Detection On Image"
 TIMEOUT_MS = 30_000
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-
-
-def edge_replies(prompt: str) -> str:
-    """Call the edge tool on the last image the prompt mentions, then answer with its output."""
-    done = re.findall(r"Observation: (image/\w+\.png)", prompt)
-    if done:
-        return f"Thought: Do I need to use a tool? No\nAI: Here are the edges: {done[-1]}"
-    images = re.findall(r"image/\w+\.png", prompt)
-    if not images:
-        return "Thought: Do I need to use a tool? No\nAI: Please upload an image first."
-    return f"Thought: Do I need to use a tool? Yes\nAction: {EDGE}\nAction Input: {images[-1]}\nObservation:"
 
 
 def _free_port() -> int:

@@ -16,7 +16,9 @@ def _commands() -> dict[str, set[str]]:
     for line in text.splitlines():
         m = re.search(r"python ((?:scripts/|bench/)?\w+\.py)(.*)", line)
         if m:
-            flags.setdefault(m.group(1), set()).update(re.findall(r"(--[\w-]+)", m.group(2).split("#")[0]))
+            # quoted values may carry another script's flags (e.g. --label_train_args "--lora_r 16")
+            args = re.sub(r"\"[^\"]*\"|'[^']*'", "''", m.group(2).split("#")[0])
+            flags.setdefault(m.group(1), set()).update(re.findall(r"(--[\w-]+)", args))
     return flags
 
 
