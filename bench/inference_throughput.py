@@ -104,7 +104,9 @@ def main() -> None:
         return truncate_at_stop(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True), stop)
 
     t0 = time.perf_counter()
-    published = [published_one(p) for p in prompts]
+    from tqdm import tqdm
+
+    published = [published_one(p) for p in tqdm(prompts, desc="published, one generate per sample")]
     t_pub = time.perf_counter() - t0
     print(f"published (one generate per sample): {len(prompts) / t_pub:.3f} samples/s ({t_pub:.1f}s)", flush=True)
 
