@@ -8,7 +8,13 @@ from train_samples import records
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g4t.prompts import load_template
-from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation, register_varlen_attention
+from g4t.train.packing import (
+    VARLEN_ATTENTION,
+    make_collator,
+    pick_attn_implementation,
+    register_varlen_attention,
+    supports_logits_mask,
+)
 from g4t.train.tokenize import IGNORE_INDEX, tokenize_records
 
 
@@ -83,3 +89,26 @@ def test_attention_choice():
     assert pick_attn_implementation("auto", packing=False, cuda=False) == "sdpa"
     assert pick_attn_implementation("auto", packing=True, cuda=False) == VARLEN_ATTENTION
     assert pick_attn_implementation("eager", packing=False, cuda=False) == "eager"
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_logits_only_at_loss_positions_gives_the_same_loss_and_gradients(setup, packing):
+    path, tok, samples = setup
+    attn = register_varlen_attention() if packing else "sdpa"
+    full_model, masked_model = _model(path, attn), _model(path, attn)
+    assert supports_logits_mask(masked_model)
+    full = make_collator(tok, packing=packing)(samples)
+    masked = make_collator(tok, packing=packing, loss_logits_only=True)(samples)
+    trained = sum(int((torch.tensor(s["labels"][1:]) != IGNORE_INDEX).sum()) for s in samples)
+    assert masked["shift_labels"].numel() == int(masked["logits_to_keep"].sum()) == trained
+    out = masked_model(**masked)
+    assert out.logits.shape[0] == trained  # one row per trained position, not per token
+    ref = full_model(**full)
+    torch.testing.assert_close(out.loss, ref.loss, atol=1e-6, rtol=1e-6)
+    # the Trainer's token-count normalisation (num_items_in_batch) goes through the same path
+    n = torch.tensor(trained)
+    torch.testing.assert_close(masked_model(**masked, num_items_in_batch=n).loss, ref.loss, atol=1e-6, rtol=1e-6)
+    out.loss.backward()
+    ref.loss.backward()
+    for (name, a), (_, b) in zip(masked_model.named_parameters(), full_model.named_parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-4, msg=name)

@@ -17,13 +17,31 @@ reads the boundaries natively. Everywhere else we register ``g4t_varlen_sdpa`` t
 transformers' ``AttentionInterface``: it runs causal SDPA on each sample's slice (cost
 ``sum(len_i^2)`` instead of ``total^2``; transformers' own ``sdpa`` also handles packed
 ``position_ids``, but by materialising a ``total x total`` block mask).
+
+Logits only where the loss is (both collators, ``loss_logits_only=True``): with the loss on the
+response only, most positions of a GPT4Tools sample (the long tool prompt) carry no label, yet the
+published recipe projects every position onto the vocabulary and runs a softmax over it. The
+collator adds ``logits_to_keep`` (a boolean ``[batch, seq]`` mask of the positions whose next token is
+trained) and ``shift_labels`` (those labels, flattened); transformers' causal LMs then apply
+``lm_head`` to those hidden states only and the loss reads ``shift_labels``. The loss is the same
+token mean over the same labels (the Trainer counts ``shift_labels`` for ``num_items_in_batch``);
+only the work for positions that never reach the loss is skipped.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["VARLEN_ATTENTION", "make_collator", "pick_attn_implementation", "register_varlen_attention"]
+from g4t.train.tokenize import IGNORE_INDEX
+
+__all__ = [
+    "VARLEN_ATTENTION",
+    "LossLogitsOnly",
+    "make_collator",
+    "pick_attn_implementation",
+    "register_varlen_attention",
+    "supports_logits_mask",
+]
 
 VARLEN_ATTENTION = "g4t_varlen_sdpa"
 _registered = False
@@ -103,12 +121,47 @@ def pick_attn_implementation(requested: str, packing: bool, cuda: bool) -> str:
     return "sdpa" if requested == "auto" else requested
 
 
-def make_collator(tokenizer, packing: bool) -> Any:
-    """The collator for a training run: padding-free flattening (``packing``) or published padding."""
+class LossLogitsOnly:
+    """Wrap a collator so the model computes logits only at positions whose next token has a label."""
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        batch = self.collator(features)
+        shifted = torch.nn.functional.pad(batch["labels"][:, 1:], (0, 1), value=IGNORE_INDEX)
+        keep = shifted != IGNORE_INDEX
+        batch["logits_to_keep"] = keep
+        batch["shift_labels"] = shifted[keep]
+        return batch
+
+
+def supports_logits_mask(model) -> bool:
+    """Whether ``model`` (a transformers causal LM, possibly peft-wrapped) accepts a boolean ``logits_to_keep``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        source = inspect.getsource(type(base).forward)
+    except (OSError, TypeError):
+        return False
+    return "slice_logits_to_keep" in source
+
+
+def make_collator(tokenizer, packing: bool, loss_logits_only: bool = False) -> Any:
+    """The collator for a training run: padding-free flattening (``packing``) or published padding.
+
+    ``loss_logits_only`` adds the ``logits_to_keep`` mask and ``shift_labels`` (see the module docs);
+    use it only with a model for which ``supports_logits_mask`` is true.
+    """
     if packing:
         from transformers import DataCollatorWithFlattening
 
-        return DataCollatorWithFlattening(return_flash_attn_kwargs=True)
-    from transformers import DataCollatorForSeq2Seq
+        collator = DataCollatorWithFlattening(return_flash_attn_kwargs=True)
+    else:
+        from transformers import DataCollatorForSeq2Seq
 
-    return DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, return_tensors="pt", padding=True)
+        collator = DataCollatorForSeq2Seq(tokenizer, pad_to_multiple_of=8, return_tensors="pt", padding=True)
+    return LossLogitsOnly(collator) if loss_logits_only else collator

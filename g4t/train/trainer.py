@@ -22,7 +22,7 @@ from typing import Any
 
 from g4t.train.config import CONFIG_FILE, LoraTrainConfig, TrainError
 from g4t.train.data import load_records, split_records
-from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation
+from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation, supports_logits_mask
 from g4t.train.tokenize import tokenize_records
 
 __all__ = ["DistEnv", "main", "resolve_resume", "write_training_config"]
@@ -334,9 +334,11 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         logger.info(f"loaded adapter weights from {resume_path} (no trainer state there: optimizer starts fresh)")
         resume_path = None
     trainable, total = _count_params(model)
+    logits_only = supports_logits_mask(model)
     logger.info(
         f"{'full fine-tuning' if cfg.full_finetune else 'LoRA'}: {trainable:,} trainable / {total:,} parameters "
-        f"({100 * trainable / total:.3f}%); attention {attn}; world size {env.world_size}, micro-batch "
+        f"({100 * trainable / total:.3f}%); attention {attn}; "
+        f"{'logits at trained positions only' if logits_only else 'logits at every position'}; world size {env.world_size}, micro-batch "
         f"{cfg.micro_batch_size}, gradient accumulation {grad_accum} -> "
         f"{cfg.micro_batch_size * grad_accum * env.world_size} samples per step"
     )
@@ -346,6 +348,7 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         "gradient_accumulation_steps": grad_accum,
         "effective_batch_size": cfg.micro_batch_size * grad_accum * env.world_size,
         "attn_implementation": attn,
+        "logits_at_trained_positions_only": logits_only,
         "compute_dtype": str(compute_dtype).removeprefix("torch."),
         "template": {
             "name": template.name,
@@ -402,6 +405,7 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         run_name=cfg.wandb_run_name or None,
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
+        prediction_loss_only=True,  # evaluation reports the loss; no need to gather every logit
         disable_tqdm=True,
         dataloader_drop_last=False,
         **mixed,
@@ -411,7 +415,7 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         args=args,
         train_dataset=train_data,
         eval_dataset=val_data or None,
-        data_collator=make_collator(tokenizer, cfg.packing),
+        data_collator=make_collator(tokenizer, cfg.packing, loss_logits_only=logits_only),
         processing_class=tokenizer,
         callbacks=[_config_callback(cfg, resolved), *callbacks],
     )
