@@ -65,10 +65,15 @@ def build_llama(
     vocab_size: int = 1000,
     seed: int = 0,
     tokenizer_texts: Iterable[str] | None = None,
+    model_vocab_size: int | None = None,
+    tie_word_embeddings: bool = True,
 ) -> Path:
     """Save a random-weight ``LlamaForCausalLM`` plus a locally trained tokenizer to ``path``.
 
     The defaults give a ~0.2M-parameter model; ``hidden_size=512, num_layers=8`` gives ~30M.
+    ``model_vocab_size`` sizes the embedding and LM head beyond the tokenizer (32000 is the Llama /
+    Vicuna vocabulary: a small model then has the real model's output layer); ``tie_word_embeddings=False``
+    gives the separate ``lm_head`` of Llama checkpoints.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -76,7 +81,7 @@ def build_llama(
     path = Path(path)
     tokenizer = build_tokenizer(path, vocab_size, tokenizer_texts)
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=max(model_vocab_size or 0, len(tokenizer)),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size or hidden_size * 8 // 3,
         num_hidden_layers=num_layers,
@@ -86,7 +91,7 @@ def build_llama(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(path)
