@@ -9,7 +9,9 @@ checkpoints, as in the real SD 1.5 / inpainting / InstructPix2Pix / MagicBrush w
 * separate: every tool gets its own empty ``ComponentCache`` -- the published one-pipeline-per-tool layout;
 * shared: all tools use one cache -- what ``--load`` does on one device.
 
-It reports resident parameter+buffer bytes of both, their ratio, checks that a seeded generation
+It reports resident parameter+buffer bytes of both, their ratio (and the ratio when the Inpainting
+helper runs legacy 4-channel inpainting on the SD 1.5 base instead of its own inpainting UNet, the
+memory-saving option ``--tool_models "Inpainting=runwayml/stable-diffusion-v1-5"``), checks that a seeded generation
 gives the same pixels both ways, and prints the same ratio computed for the real checkpoints from
 their parameter counts (tiny models do not have the real size proportions).
 
@@ -45,9 +47,11 @@ def real_size_figures() -> list[tuple[str, float, float]]:
     separate = (n_sd + n_cn) * sd + n_cn * REAL["controlnet"]
     base_only = n_sd * sd + n_cn * REAL["controlnet"]  # ControlNet tools + Text2Image share one SD base
     cross = sd + (n_sd - 1) * REAL["unet"] + n_cn * REAL["controlnet"]  # + identical VAE/text encoder shared
+    legacy = sd + (n_sd - 2) * REAL["unet"] + n_cn * REAL["controlnet"]  # Inpainting on the SD 1.5 UNet too
     return [
         ("share the SD 1.5 base only", separate * gb, base_only * gb),
         ("+ identical VAE/text encoder across checkpoints", separate * gb, cross * gb),
+        ("+ Inpainting on the SD 1.5 base (--tool_models)", separate * gb, legacy * gb),
         ("SD 1.5 base tools only (Text2Image + 8 ControlNet)", (1 + n_cn) * sd * gb + n_cn * REAL["controlnet"] * gb,
          (sd + n_cn * REAL["controlnet"]) * gb),
     ]  # fmt: skip
@@ -88,6 +92,7 @@ def main() -> None:
         base = str(sd["base"])
         sep_box, separate = load_all({k: str(v) for k, v in ids.items()}, base, shared=False)
         shr_box, shared = load_all({k: str(v) for k, v in ids.items()}, base, shared=True)
+        _, legacy = load_all({**{k: str(v) for k, v in ids.items()}, "Inpainting": base}, base, shared=True)
 
         control = Image.new("RGB", (64, 64), "black")
         ImageDraw.Draw(control).rectangle([16, 16, 48, 48], outline="white", width=2)
@@ -107,6 +112,10 @@ def main() -> None:
     print(f"tiny models  separate pipelines: {separate:>12,d} bytes")
     print(f"tiny models  shared components:  {shared:>12,d} bytes")
     print(f"tiny models  ratio shared/separate: {shared / separate:.1%}")
+    print(
+        f"tiny models  + Inpainting on the SD base (--tool_models Inpainting=<SD 1.5>): {legacy:,d} bytes, "
+        f"{legacy / separate:.1%}"
+    )
     print(f"seeded outputs identical in both layouts: {same}")
     print("real checkpoints (fp16, from parameter counts):")
     for layout, sep_gb, shr_gb in real_size_figures():

@@ -103,6 +103,23 @@ def test_inpainting_keeps_aspect_ratio_and_pixels_outside_the_mask(box):
     assert generation_size(128, 64, target=512) == (512, 256)  # not squashed to 512x512
 
 
+def test_inpainting_on_the_sd_base_shares_its_unet(ids):
+    """Memory-saving option: ``--tool_models Inpainting=<SD 1.5>`` runs legacy (4-channel) inpainting on the base UNet."""
+    cache = ComponentCache()
+    box = make_toolbox({**ids, "Inpainting": ids["Text2Image"]}, ["Text2Image", "Inpainting"], cache=cache)
+    for c in ("Text2Image", "Inpainting"):
+        box.instances[c].ensure_loaded()
+    assert box.instances["Inpainting"].pipe.unet is box.instances["Text2Image"].pipe.unet
+    assert box.instances["Inpainting"].pipe.unet.config.in_channels == 4
+    image = scene((96, 64))
+    mask = np.zeros((64, 96), bool)
+    mask[8:40, 16:60] = True
+    out = box.instances["Inpainting"].inpaint(image, mask, "a cat")
+    assert out.size == image.size
+    assert np.array_equal(np.asarray(out)[~mask], np.asarray(image)[~mask])
+    assert not np.array_equal(np.asarray(out)[mask], np.asarray(image)[mask])
+
+
 def test_dilate_mask_grows_by_radius():
     mask = np.zeros((20, 20), bool)
     mask[10, 10] = True
