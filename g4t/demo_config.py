@@ -91,6 +91,12 @@ class DemoConfig:
     tool_models: str = arg(
         "", 'Model id or local path per tool class, "Class=path,...", e.g. "ImageCaptioning=/models/blip".'
     )
+    tool_seed: int | None = arg(
+        None, "Seed for every image-generation call (reproducible images); default: a fresh seed per call."
+    )
+    offload_tools: bool = arg(
+        False, "Keep image-generation weights on the CPU between calls; move them to the tool's device only to run."
+    )
     max_steps: int = arg(5, "Tool calls per user message before the agent gives up (published: 15).")
     keep_last_n: int = arg(
         3,
@@ -288,7 +294,13 @@ def build_agent(cfg: DemoConfig, backend: Backend | None = None):
     from g4t.agent import Agent
     from g4t.tools.registry import Toolbox, parse_tool_models
 
+    from g4t.tools.diffusion import DiffusionModel
+
     toolbox = Toolbox(cfg.load, parse_tool_models(cfg.tool_models))
+    for inst in toolbox.instances.values():
+        if isinstance(inst, DiffusionModel):
+            inst.seed = cfg.tool_seed if cfg.tool_seed is not None else inst.seed
+            inst.offload = cfg.offload_tools or inst.offload
     backend = backend if backend is not None else build_backend(cfg)
     return Agent(
         backend,

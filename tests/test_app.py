@@ -234,6 +234,15 @@ def test_build_agent_with_a_given_backend(tmp_path, tiny_blip):
     assert agent.layout == "training" and agent.max_steps == cfg.max_steps
 
 
+def test_tool_seed_and_offload_flags_reach_the_generation_tools():
+    cfg = parse_demo_args(["--load", "Text2Image_cpu,Image2Canny_cpu", "--tool_seed", "7", "--offload_tools"])
+    box = build_agent(cfg, backend=ScriptedBackend(["AI: ok"])).toolbox
+    t2i = box.instances["Text2Image"]
+    assert (t2i.seed, t2i.offload, t2i.next_seed(), t2i.home_device) == (7, True, 7, "cpu")
+    default = build_agent(DemoConfig(load="Text2Image_cpu"), backend=ScriptedBackend(["AI: ok"])).toolbox
+    assert default.instances["Text2Image"].seed is None and not default.instances["Text2Image"].offload
+
+
 @pytest.fixture
 def chat_server():
     """A local OpenAI-compatible /v1/chat/completions server answering with ``edge_replies``."""
