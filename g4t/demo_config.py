@@ -292,9 +292,8 @@ def build_backend(cfg: DemoConfig) -> Backend:
 def build_agent(cfg: DemoConfig, backend: Backend | None = None):
     """An ``Agent`` for ``cfg``: backend (built unless given), toolbox, template, layout, limits."""
     from g4t.agent import Agent
-    from g4t.tools.registry import Toolbox, parse_tool_models
-
     from g4t.tools.diffusion import DiffusionModel
+    from g4t.tools.registry import Toolbox, parse_tool_models
 
     toolbox = Toolbox(cfg.load, parse_tool_models(cfg.tool_models))
     for inst in toolbox.instances.values():
