@@ -125,35 +125,7 @@ class _Writer:
 def _make_backend(cfg: CollectConfig):
     from g4t.llm.openai_backend import OpenAIBackend
 
-    class _TeacherBackend(OpenAIBackend):
-        """Records each response's usage and model in a thread-local slot for the per-caption record."""
-
-        local = threading.local()
-
-        def _client(self):
-            client = super()._client()
-            create = client.chat.completions.create
-            local = self.local
-
-            def recording_create(**params):
-                resp = create(**params)
-                local.model = getattr(resp, "model", None)
-                u = getattr(resp, "usage", None)
-                local.usage = (
-                    {"prompt_tokens": u.prompt_tokens or 0, "completion_tokens": u.completion_tokens or 0}
-                    if u is not None
-                    else None
-                )
-                return resp
-
-            client.chat.completions.create = recording_create
-            return client
-
-        def _complete_one(self, client, prompt, stop, gen):
-            self.local.start = time.perf_counter()
-            return super()._complete_one(client, prompt, stop, gen)
-
-    return _TeacherBackend(
+    return OpenAIBackend(
         cfg.model,
         base_url=cfg.base_url,
         mode="chat",
@@ -203,17 +175,15 @@ def collect(cfg: CollectConfig) -> dict:
         nonlocal failures
         c = todo[i]
         base = {"id": c.id, "file_name": c.file_name, "caption": c.caption}
-        latency = round(time.perf_counter() - getattr(backend.local, "start", t0), 3)
         if completion.ok:
-            local = backend.local
             writer.write(
                 base
                 | {
                     "instructions": completion.text,
-                    "model": getattr(local, "model", None) or cfg.model,
-                    "usage": getattr(local, "usage", None),
+                    "model": completion.model or cfg.model,
+                    "usage": completion.usage,
                     "attempts": completion.attempts,
-                    "latency_s": latency,
+                    "latency_s": round(completion.seconds, 3),
                     "prompt_sha1": hashlib.sha1(prompts[i].encode()).hexdigest(),
                 }
             )

@@ -64,11 +64,17 @@ class Completion:
         text: the completion, or None when the prompt failed.
         error: why it failed (after retries), or None.
         attempts: requests sent for this prompt.
+        model: the model name the server reported for the answer (None if it sent none).
+        usage: ``{"prompt_tokens", "completion_tokens"}`` of the answer, when the server reported them.
+        seconds: wall time for this prompt, retries and back-off included.
     """
 
     text: str | None
     error: str | None = None
     attempts: int = 0
+    model: str | None = None
+    usage: dict[str, int] | None = None
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -204,7 +210,8 @@ class OpenAIBackend:
             params["prompt"] = prompt
         return params
 
-    def _request(self, client, params: dict) -> str:
+    def _request(self, client, params: dict) -> tuple[str, str | None, dict[str, int] | None]:
+        """One HTTP request: ``(text, reported model, reported usage)``; raises ``_Retryable`` / ``LLMError``."""
         import httpx
         import openai
 
@@ -234,19 +241,32 @@ class OpenAIBackend:
         if not isinstance(text, str):
             raise _Retryable("malformed response body: completion text is missing")
         usage = getattr(resp, "usage", None)
+        counts = None
         if usage is not None:
+            counts = {
+                "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+                "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
+            }
             with self._lock:
-                self.usage.prompt_tokens += getattr(usage, "prompt_tokens", 0) or 0
-                self.usage.completion_tokens += getattr(usage, "completion_tokens", 0) or 0
-        return text
+                self.usage.prompt_tokens += counts["prompt_tokens"]
+                self.usage.completion_tokens += counts["completion_tokens"]
+        model = getattr(resp, "model", None)
+        return text, model if isinstance(model, str) else None, counts
 
     def _complete_one(self, client, prompt: str, stop: list[str], gen: GenerationConfig | None) -> Completion:
         params = self._params(prompt, stop, gen)
+        start = time.perf_counter()
         last = ""
         for attempt in range(self.max_retries + 1):
             try:
-                text = self._request(client, params)
-                return Completion(truncate_at_stop(text, stop), attempts=attempt + 1)
+                text, model, usage = self._request(client, params)
+                return Completion(
+                    truncate_at_stop(text, stop),
+                    attempts=attempt + 1,
+                    model=model,
+                    usage=usage,
+                    seconds=time.perf_counter() - start,
+                )
             except LLMError as e:
                 last = str(e)
                 break
@@ -262,7 +282,7 @@ class OpenAIBackend:
                 time.sleep(delay)
         with self._lock:
             self.usage.failures += 1
-        return Completion(None, last, attempts=attempt + 1)
+        return Completion(None, last, attempts=attempt + 1, seconds=time.perf_counter() - start)
 
 
 def _short(text: str, n: int = 200) -> str:
