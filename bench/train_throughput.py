@@ -1,23 +1,27 @@
 """Training throughput: the published recipe (pad to the longest sample in each micro-batch) vs packing.
 
-Both runs train the same ~30M-parameter Llama (random weights, built locally with ``g4t.tiny``) with
-LoRA r=16 on q/k/v/o, on the same samples in the published GPT4Tools format, in the same order, for
-the same number of steps, in one process, with the pieces ``lora_finetune.py`` uses (tokenization,
-the published padding collator vs ``--packing``, the attention each picks). The two runs alternate
-step by step on the same micro-batches, so both see the same load on a shared machine. Reported:
-non-padding tokens per second of each (wall clock and per CPU-second), their ratio, and the loss
-of the first steps (the two must agree within numerical noise: the batches hold the same samples,
-only the padding differs).
+Three runs train the same ~35M-parameter Llama (random weights, built locally with ``g4t.tiny``: hidden
+384, 6 layers, and the Llama / Vicuna vocabulary of 32000 with a separate ``lm_head``) with LoRA r=16
+on q/k/v/o, on the same samples in the published GPT4Tools format, in the same order, for the same
+number of steps, in one process, with the pieces ``lora_finetune.py`` uses:
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py            # ~4-6 minutes on 2 cores
-    OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py --samples 32 --micro_batch_size 8
+* published: ``DataCollatorForSeq2Seq`` padding to the longest sample (multiple of 8), sdpa, logits
+  at every position;
+* packing: ``--packing`` (padding-free rows, attention kept per sample), logits at every position;
+* packing + trained logits: what ``lora_finetune.py --packing`` runs: also ``logits_to_keep``, so the
+  vocabulary projection and softmax run only where the next token is trained.
 
-The samples follow the published data generator: a prompt with 2-5 tools (target tool first, then
-random others, shuffled), an optional image line with a 5-caption description, the user request, a
-chain cut at a random step (earlier steps appended with their observations), and as output either
-the next tool call or the final answer; half are alpaca-style negatives (no tool needed) whose
-answers vary from a few words to a few paragraphs. Tool names are the published ones; their
-descriptions are written in the published style.
+The runs alternate step by step on the same micro-batches, so all see the same load on a shared
+machine. Reported: non-padding tokens per second of each (wall clock and per CPU-second), the ratios,
+the padding the published collator computes (random order, and with ``--group_by_length``), and the
+first-step losses (they must agree within numerical noise: the batches hold the same samples).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py            # ~10 minutes on 2 cores
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py --samples 16   # ~2 minutes
+
+The samples follow the published data generator with the published tool names and descriptions
+(``make_samples``); half are Alpaca-GPT4-style negatives with answer lengths matching that dataset.
+Results of a run: ``bench/results/train_throughput.txt``.
 """
 
 from __future__ import annotations
