@@ -19,6 +19,7 @@ gradio is imported inside the functions that need it only.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import threading
 import uuid
@@ -88,12 +89,14 @@ class ChatBot:
         agent: the shared agent (LLM, tools, prompt settings).
         image_root: output root; each session writes only under ``image_root/<session id>/``.
         keep_last_n: exchanges of history each conversation keeps in the prompt.
+        keep_files: keep a session's folder when the session ends (default: delete it).
     """
 
-    def __init__(self, agent: Agent, image_root: str | Path, keep_last_n: int = 3) -> None:
+    def __init__(self, agent: Agent, image_root: str | Path, keep_last_n: int = 3, keep_files: bool = False) -> None:
         self.agent = agent
         self.image_root = Path(image_root).resolve()
         self.keep_last_n = keep_last_n
+        self.keep_files = keep_files
 
     # -- sessions ---------------------------------------------------------------------------------
     def new_session(self) -> Session:
@@ -154,6 +157,18 @@ class ChatBot:
             session.messages = []
         return session, session.messages
 
+    def end_session(self, session: Session | None) -> None:
+        """Called when Gradio drops a session (an hour after its tab closed): delete its folder.
+
+        Nothing is deleted with ``keep_files``, and only a folder directly under ``image_root``.
+        """
+        if self.keep_files or not isinstance(session, Session):
+            return
+        folder = (self.image_root / session.id).resolve()
+        if folder.parent == self.image_root and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("deleted the folder of ended session %s", session.id[:8])
+
     # -- internals --------------------------------------------------------------------------------
     def _add_image(self, session: Session, image: Image.Image | str | Path) -> str | None:
         try:
@@ -211,7 +226,9 @@ def build_demo(bot: ChatBot, title: str = _TITLE):
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\n{_INTRO}")
-        state = gr.State(None)  # a Session, created by the first handler call of each browser session
+        # a Session, created by the first handler call of each browser session; Gradio calls
+        # end_session when it drops the state (an hour after the tab closed)
+        state = gr.State(None, delete_callback=bot.end_session)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240):
                 image = gr.Image(
@@ -288,7 +305,7 @@ def main(cfg) -> None:
     except (ModelLoadError, ImportError, ValueError) as e:
         print(f"gpt4tools.py: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    bot = ChatBot(agent, cfg.image_dir, keep_last_n=cfg.keep_last_n)
+    bot = ChatBot(agent, cfg.image_dir, keep_last_n=cfg.keep_last_n, keep_files=cfg.keep_session_files)
     logger.info("Tools: %s", ", ".join(agent.toolbox.tools) or "none")
     launch_demo(
         build_demo(bot),

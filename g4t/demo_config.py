@@ -106,6 +106,9 @@ class DemoConfig:
     image_dir: str = arg(
         "demo_outputs", "Output root: every browser session gets its own <image_dir>/<session id>/image/ folder."
     )
+    keep_session_files: bool = arg(
+        False, "Keep a browser session's folder after the session ends (default: deleted an hour after its tab closes)."
+    )
     # ---- server ------------------------------------------------------------------------------
     server_name: str = arg("127.0.0.1", "Address to serve on; 0.0.0.0 to accept remote users.")
     server_port: int = arg(8888, "Port to serve on.")

@@ -158,6 +158,29 @@ def test_clear_forgets_history_but_keeps_the_session(bot, square_image):
     assert bot.clear(None)[1] == []
 
 
+def test_ended_session_folders_are_deleted_unless_kept(bot, square_image, tmp_path):
+    import gradio as gr
+
+    from g4t.app import Session, build_demo
+
+    states = [b for b in build_demo(bot).blocks.values() if isinstance(b, gr.State)]
+    assert [s.delete_callback for s in states] == [bot.end_session]  # what Gradio calls when it drops a session
+    ended, _ = bot.run_image(None, square_image)
+    alive, _ = bot.run_image(None, square_image)
+    folder = bot.image_root / ended.id
+    assert (folder / "image").is_dir()
+    states[0].delete_callback(ended)
+    assert not folder.exists() and (bot.image_root / alive.id / "image").is_dir()
+    bot.end_session(None)  # a tab that never sent anything
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    bot.end_session(Session("../outside", alive.conversation))  # never leaves image_root
+    assert outside.is_dir()
+    bot.keep_files = True
+    bot.end_session(alive)
+    assert (bot.image_root / alive.id / "image").is_dir()
+
+
 def test_build_demo_wires_enter_and_submit(bot):
     import gradio as gr
 
