@@ -16,7 +16,7 @@ machine. Reported: non-padding tokens per second of each (wall clock and per CPU
 the padding the published collator computes (random order, and with ``--group_by_length``), and the
 first-step losses (they must agree within numerical noise: the batches hold the same samples).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py            # ~10 minutes on 2 cores
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py --plot bench/results/train_throughput.png  # ~10 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py --samples 16   # ~2 minutes
 
 The samples follow the published data generator with the published tool names and descriptions
@@ -228,6 +228,25 @@ def run_interleaved(model_dir: str, records: list[dict], args) -> list[dict]:
     ]
 
 
+def plot(results: list[dict], path: str) -> None:
+    """Bar chart of non-padding tokens/s per recipe, with the ratio to the published recipe on each bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = results[0]["tok_s"]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bars = ax.barh([r["label"] for r in results][::-1], [r["tok_s"] for r in results][::-1], color="#4c78a8")
+    for bar, r in zip(bars, results[::-1], strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['tok_s'] / base:.2f}x", va="center")
+    ax.set_xlabel("non-padding tokens/s (LoRA training, CPU)")
+    ax.set_xlim(0, max(r["tok_s"] for r in results) * 1.18)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=64, help="training samples (same for every run)")
@@ -239,6 +258,7 @@ def main() -> None:
     parser.add_argument("--vocab_size", type=int, default=32000, help="model vocabulary (Llama / Vicuna: 32000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--plot", help="also draw a bar chart of the three recipes to this PNG")
     args = parser.parse_args()
 
     import warnings
@@ -295,6 +315,8 @@ def main() -> None:
     print(f"speed-up of the new path (packing + trained logits) over the published recipe: {best:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "ratio": best, "max_loss_diff": max(diffs)}, indent=2))
+    if args.plot:
+        plot(results, args.plot)
 
 
 if __name__ == "__main__":
