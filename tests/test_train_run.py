@@ -65,6 +65,7 @@ def test_single_process_packing_with_validation(tiny_llama, tmp_path, capfd):
     resolved = main(_cfg(tiny_llama, data, out, packing=True, val_set_size=4, eval_steps=2, max_steps=3))
     assert resolved["global_step"] == 3 and resolved["gradient_accumulation_steps"] == 2
     assert resolved["attn_implementation"] == "g4t_varlen_sdpa" and resolved["train"]["kept"] == 8
+    assert resolved["logits_at_trained_positions_only"] is True
     err = capfd.readouterr().err
     assert "step 1/3" in err and "tok/s" in err and "lr " in err and "loss " in err and "eval_loss" in err
     assert "truncated at cutoff_len=512" in err
@@ -72,6 +73,18 @@ def test_single_process_packing_with_validation(tiny_llama, tmp_path, capfd):
     assert saved["prompt_template_name"] == "gpt4tools_vicuna" and saved["packing"] is True
     assert json.loads((out / "checkpoint-2" / CONFIG_FILE).read_text())["prompt_template_name"] == "gpt4tools_vicuna"
     assert (out / "adapter_config.json").is_file() and _changes_output(tiny_llama, out) > 1e-4
+
+
+def test_gradient_checkpointing_gives_the_same_steps(tiny_llama, tmp_path):
+    data = write(tmp_path / "d.json", 8)
+    runs = [
+        main(_cfg(tiny_llama, data, tmp_path / f"gc{gc}", packing=True, gradient_checkpointing=gc, max_steps=2))
+        for gc in (False, True)
+    ]
+    assert abs(runs[0]["train_loss"] - runs[1]["train_loss"]) < 1e-4
+    a, b = _adapter(tmp_path / "gcFalse"), _adapter(tmp_path / "gcTrue")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_continue_training_an_adapter_and_full_finetune(tiny_llama, tiny_lora, tmp_path):
