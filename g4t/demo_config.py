@@ -107,7 +107,8 @@ class DemoConfig:
         "demo_outputs", "Output root: every browser session gets its own <image_dir>/<session id>/image/ folder."
     )
     keep_session_files: bool = arg(
-        False, "Keep a browser session's folder after the session ends (default: deleted an hour after its tab closes)."
+        False,
+        "Keep a browser session's folder after the session ends; otherwise it is deleted an hour after its tab closes.",
     )
     # ---- server ------------------------------------------------------------------------------
     server_name: str = arg("127.0.0.1", "Address to serve on; 0.0.0.0 to accept remote users.")
