@@ -90,9 +90,10 @@ def main() -> None:
         ids["Inpainting"] = sd["inpaint"]
         ids.update({cls: sd[f"controlnet-{k}"] for k, cls in CONTROLNETS.items()})
         base = str(sd["base"])
-        sep_box, separate = load_all({k: str(v) for k, v in ids.items()}, base, shared=False)
-        shr_box, shared = load_all({k: str(v) for k, v in ids.items()}, base, shared=True)
-        _, legacy = load_all({**{k: str(v) for k, v in ids.items()}, "Inpainting": base}, base, shared=True)
+        ids = {k: str(v) for k, v in ids.items()}
+        sep_box, separate = load_all(ids, base, shared=False)
+        shr_box, shared = load_all(ids, base, shared=True)
+        _, legacy = load_all({**ids, "Inpainting": base}, base, shared=True)
 
         control = Image.new("RGB", (64, 64), "black")
         ImageDraw.Draw(control).rectangle([16, 16, 48, 48], outline="white", width=2)

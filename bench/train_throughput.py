@@ -151,8 +151,6 @@ def run_interleaved(model_dir: str, records: list[dict], args) -> list[dict]:
     uses: ``tokenize_records``, ``make_collator`` (published padding / flattening, with or without
     ``logits_to_keep``) and the attention picked by ``pick_attn_implementation`` (sdpa / ``g4t_varlen_sdpa``).
     """
-    import random as _random
-
     import torch
     from transformers import AutoTokenizer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -169,7 +167,7 @@ def run_interleaved(model_dir: str, records: list[dict], args) -> list[dict]:
     print(stats.summary(args.cutoff_len))
     mb = args.micro_batch_size
     order = list(range(len(samples)))
-    _random.Random(args.seed).shuffle(order)  # random order, no length grouping (published default sampler)
+    random.Random(args.seed).shuffle(order)  # random order, no length grouping (published default sampler)
     batches = [[samples[i] for i in order[k : k + mb]] for k in range(0, len(order), mb)]
     lengths = [len(s["input_ids"]) for s in samples]
     grouped = get_length_grouped_indices(lengths, mb, generator=torch.Generator().manual_seed(args.seed))

@@ -302,8 +302,10 @@ def build_agent(cfg: DemoConfig, backend: Backend | None = None):
     toolbox = Toolbox(cfg.load, parse_tool_models(cfg.tool_models))
     for inst in toolbox.instances.values():
         if isinstance(inst, DiffusionModel):
-            inst.seed = cfg.tool_seed if cfg.tool_seed is not None else inst.seed
-            inst.offload = cfg.offload_tools or inst.offload
+            if cfg.tool_seed is not None:
+                inst.seed = cfg.tool_seed
+            if cfg.offload_tools:
+                inst.offload = True
     backend = backend if backend is not None else build_backend(cfg)
     return Agent(
         backend,
