@@ -258,6 +258,11 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--plot", help="also draw a bar chart of the three recipes to this PNG")
     args = parser.parse_args()
+    if args.samples <= args.micro_batch_size:
+        parser.error(
+            f"--samples {args.samples} gives one micro-batch of {args.micro_batch_size}: the first step is warm-up "
+            "and is not timed; use at least two micro-batches"
+        )
 
     import warnings
 
