@@ -2,7 +2,7 @@
 
 Not a test. On a CPU, with no downloads, in one run:
 
-1. Offline teacher (``g4t.selection.offline_teacher``) writes teacher replies for the MagicBrush
+1. Offline teacher (``g4t.data.offline_teacher``) writes teacher replies for the MagicBrush
    dev captions shipped in ``data/`` (CC BY 4.0, see data/README.md); the project's own builder,
    ``scripts/generate_annotations.py``, turns them into training records and two image-disjoint
    evaluation splits: ``label_val`` (genuine selection labels) and ``heldout`` (every SR below).
@@ -184,7 +184,7 @@ def split_sr(cfg: E2EConfig, name: str) -> tuple[float, float]:
 
 
 def make_data(cfg: E2EConfig, work: Path) -> tuple[Path, Path, Path]:
-    from g4t.selection.offline_teacher import write_replies
+    from g4t.data.offline_teacher import write_replies
 
     train, label_val, heldout = work / "train.json", work / "label_val.json", work / "heldout.json"
     if heldout.is_file():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
+import logging
 import re
 import typing
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ from typing import Literal
 
 from g4t.cli import arg, parse_args
 from g4t.llm.base import Backend, GenerationConfig, ModelLoadError
-from g4t.prompts import Layout, PromptTemplate, available_templates, load_template
+from g4t.prompts import CHAT_TEMPLATE, Layout, PromptTemplate, available_templates, load_template, saved_template_name
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
@@ -40,6 +40,7 @@ DEFAULT_BASE_MODEL = "lmsys/vicuna-13b-v1.1"  # the base the released LoRA was t
 DEFAULT_LORA_MODEL = "stevengrove/gpt4tools-vicuna-13b-lora"  # the released GPT4Tools adapter
 DEFAULT_LOAD = "ImageCaptioning_cpu,Image2Canny_cpu"  # two tools that run well on a CPU
 FALLBACK_TEMPLATE = "gpt4tools"  # the alpaca-style template of the released LoRA
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -75,8 +76,10 @@ class DemoConfig:
     # ---- prompt ------------------------------------------------------------------------------
     template: str = arg(
         "auto",
-        "Conversation template wrapping the prompt: auto (the adapter's training_config.json prompt_template_name, "
-        f"else {FALLBACK_TEMPLATE}; none in OpenAI chat mode), none, or one of: {', '.join(available_templates())}.",
+        "Conversation template wrapping the prompt: auto (prompt_template_name from the training_config.json of the "
+        f"adapter, else of the base model folder, else {FALLBACK_TEMPLATE}; none in OpenAI chat mode), none, chat "
+        "(the local model's own chat template), or one of: "
+        f"{', '.join(t for t in available_templates() if t != CHAT_TEMPLATE)}.",
     )
     prompt_layout: Literal["auto", "training", "demo"] = arg(
         "auto",
@@ -131,6 +134,11 @@ class DemoConfig:
         if self.template not in ("auto", "none", *available_templates()):
             problems.append(
                 f"--template: unknown {self.template!r}; use auto, none or {', '.join(available_templates())}"
+            )
+        if self.template == CHAT_TEMPLATE and self.use_openai and self.openai_mode == "completions":
+            problems.append(
+                "--template chat needs the model's tokenizer; in OpenAI completions mode use --openai_mode chat "
+                "(the server applies the chat template) or a template from templates/"
             )
         if self.openai_base_url and not self.openai_model:
             problems.append("--openai_base_url needs --openai_model (the model name the server serves)")
@@ -200,35 +208,29 @@ def parse_demo_args(args: Sequence[str] | None = None) -> DemoConfig:
     return cfg
 
 
-def _lora_dir(lora_model: str) -> Path | None:
-    if not lora_model or lora_model.lower() == "none":
-        return None
-    path = Path(lora_model).expanduser()
-    return path if path.is_dir() else None
-
-
-def resolve_template(cfg: DemoConfig) -> PromptTemplate | None:
+def resolve_template(cfg: DemoConfig, tokenizer=None) -> PromptTemplate | None:
     """The conversation template for ``cfg.template`` (``None`` = send the bare prompt).
 
-    ``auto`` reads ``prompt_template_name`` from ``<lora_model>/training_config.json`` (written by our
-    trainer next to every adapter), falls back to ``gpt4tools`` (the released LoRA's template), and
-    is ``none`` in OpenAI chat mode, where the server applies the model's own chat template.
+    ``auto`` reads ``prompt_template_name`` from ``training_config.json`` (written by our trainer next
+    to every adapter and into a full fine-tune's folder): the adapter's, else the base model folder's
+    (``saved_template_name``); it falls back to ``gpt4tools`` (the released LoRA's template), and is
+    ``none`` in OpenAI chat mode, where the server applies the model's own chat template (so ``chat``
+    is ``none`` there too). ``chat`` renders the local model's ``tokenizer`` chat template.
     """
     name = cfg.template
+    if cfg.use_openai and cfg.openai_mode == "chat" and name in ("auto", CHAT_TEMPLATE):
+        return None
     if name == "auto":
-        if cfg.use_openai and cfg.openai_mode == "chat":
-            return None
         name = FALLBACK_TEMPLATE
-        lora = _lora_dir(cfg.lora_model) if not cfg.use_openai else None
-        if lora is not None and (lora / "training_config.json").is_file():
+        if not cfg.use_openai:
             try:
-                saved = json.loads((lora / "training_config.json").read_text(encoding="utf-8"))
-                name = saved.get("prompt_template_name") or name
-            except (OSError, json.JSONDecodeError, AttributeError):
-                pass
+                name = saved_template_name(cfg.lora_model, cfg.base_model) or name
+            except ValueError as e:
+                logger.warning("%s; using the %s template", e, FALLBACK_TEMPLATE)
         if name not in available_templates():
+            logger.warning("unknown saved template %r; using the %s template", name, FALLBACK_TEMPLATE)
             name = FALLBACK_TEMPLATE
-    return None if name == "none" else load_template(name)
+    return None if name == "none" else load_template(name, tokenizer=tokenizer)
 
 
 def resolve_layout(cfg: DemoConfig) -> Layout:
@@ -310,7 +312,7 @@ def build_agent(cfg: DemoConfig, backend: Backend | None = None):
     return Agent(
         backend,
         toolbox,
-        template=resolve_template(cfg),
+        template=resolve_template(cfg, getattr(backend, "tokenizer", None)),
         layout=resolve_layout(cfg),
         max_steps=cfg.max_steps,
         gen=cfg.gen,

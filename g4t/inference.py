@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from g4t.cli import arg
 from g4t.evaluation.io import (
@@ -36,6 +36,9 @@ from g4t.evaluation.io import (
     load_predictions,
 )
 from g4t.llm.base import GenerationConfig, LLMError, ModelLoadError
+
+if TYPE_CHECKING:
+    from g4t.prompts import PromptTemplate
 
 __all__ = [
     "DEFAULT_STOP",
@@ -54,27 +57,34 @@ DEFAULT_STOP = ("\nObservation:",)
 RAW = "none"  # --template none: the raw instruction, as the published b91d319 inference.py did
 
 
-def resolve_template(template: str | None, lora_model: str | None) -> str:
-    """``--template`` if given, else the template saved with the adapter, else ``gpt4tools``.
+def resolve_template(template: str | None, lora_model: str | None, base_model: str | None = None) -> str:
+    """``--template`` if given, else the template saved with the adapter, else the one saved in the base
+    model folder (a ``--full_finetune`` output), else ``gpt4tools``.
 
     Raises:
         ValueError: unknown template name (the message lists the valid ones).
     """
-    from g4t.prompts import load_template, template_name_for_adapter
+    from g4t.prompts import CHAT_TEMPLATE, load_template, saved_template_name
 
-    name = template or template_name_for_adapter(lora_model) or "gpt4tools"
-    if name != RAW:
+    name = template or saved_template_name(lora_model, base_model) or "gpt4tools"
+    if name not in (RAW, CHAT_TEMPLATE):  # chat is checked once the tokenizer is loaded
         load_template(name)  # validates the name
     return name
 
 
-def build_prompt(sample: dict, template: str) -> str:
-    """The exact text the model was trained on for this annotation: ``template.render(instruction, input)``."""
+def build_prompt(sample: dict, template: str | PromptTemplate, tokenizer=None) -> str:
+    """The exact text the model was trained on for this annotation: ``template.render(instruction, input)``.
+
+    ``template`` is a name (``none`` = the raw instruction) or a loaded ``PromptTemplate``; the name
+    ``chat`` needs the model's ``tokenizer``.
+    """
     from g4t.prompts import load_template
 
     if template == RAW:
         return sample["instruction"]
-    return load_template(template).render(sample["instruction"], sample.get("input") or "")
+    if isinstance(template, str):
+        template = load_template(template, tokenizer=tokenizer)
+    return template.render(sample["instruction"], sample.get("input") or "")
 
 
 def join_output(instruction: str, completion: str, output_format: str) -> str:
@@ -171,8 +181,9 @@ class InferenceConfig:
     batch_size: int = arg(8, help="Prompts per generate call (longest first, left padding, KV cache).")
     template: str | None = arg(
         None,
-        help="Conversation template (templates/*.json) or 'none' for the raw instruction. Default: the template "
-        "saved with the adapter (training_config.json), else gpt4tools.",
+        help="Conversation template (templates/*.json), 'chat' (the tokenizer's own chat template) or 'none' for the "
+        "raw instruction. Default: the template saved in training_config.json with the adapter, else in the base "
+        "model folder (a --full_finetune output), else gpt4tools.",
     )
     resume: bool = arg(False, help="Keep the predictions already in the chunk file and do only the rest.")
     output_format: Literal["full", "completion"] = arg(
@@ -219,7 +230,7 @@ def run(cfg: InferenceConfig, backend=None) -> Path:
     Raises:
         EvalInputError: bad annotation or chunk file. ModelLoadError: the model cannot be loaded.
     """
-    template = resolve_template(cfg.template, cfg.lora_model)
+    template = resolve_template(cfg.template, cfg.lora_model, cfg.base_model)
     samples = load_annotations(cfg.ann_path, require_output=False)
     chunk = load_chunk(samples, cfg.num_chunks, cfg.chunk_idx, cfg.ann_path)
     path = chunk_path(cfg.save_path, cfg.save_name, cfg.chunk_idx)
@@ -241,6 +252,10 @@ def run(cfg: InferenceConfig, backend=None) -> Path:
             cfg.base_model, cfg.lora_model, device=_device(cfg.llm_device), dtype=cfg.dtype, load_in_8bit=cfg.load_8bit
         )
         backend = HFBackend(model, tokenizer, cfg.batch_size)
+    if template != RAW:  # load once (``chat`` renders the loaded tokenizer's chat template)
+        from g4t.prompts import load_template
+
+        template = load_template(template, tokenizer=getattr(backend, "tokenizer", None))
     prompts = [build_prompt(s, template) for s in todo]
     # Longest first across the whole chunk: batches hold prompts of similar length (little padding),
     # and an out-of-memory error shows up in the first batch rather than at the end.

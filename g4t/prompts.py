@@ -34,7 +34,9 @@ __all__ = [
     "Layout",
     "PromptTemplate",
     "Step",
+    "CHAT_TEMPLATE",
     "available_templates",
+    "chat_template",
     "format_steps",
     "human_response",
     "image_history",
@@ -43,6 +45,7 @@ __all__ = [
     "render_agent_prompt",
     "render_tool_descriptions",
     "render_training_prompt",
+    "saved_template_name",
     "template_name_for_adapter",
     "tool_response",
 ]
@@ -200,7 +203,7 @@ class PromptTemplate:
     """A conversation template that wraps an instruction for the model (alpaca-lora JSON schema).
 
     Attributes:
-        name: file stem under ``templates/``.
+        name: file stem under ``templates/``, or ``chat`` (the tokenizer's own chat template).
         prompt_input: format string used when ``input`` is non-empty (``{instruction}``, ``{input}``).
         prompt_no_input: format string used otherwise (``{instruction}``).
         response_split: marker after which the model's response starts.
@@ -226,18 +229,36 @@ class PromptTemplate:
         return text.split(self.response_split, 1)[-1].strip()
 
 
+CHAT_TEMPLATE = "chat"  # template name meaning "the tokenizer's own chat template" (see chat_template)
+_SENTINEL = "G4T_INSTRUCTION_SENTINEL_7f3a"
+
+
 def available_templates() -> list[str]:
-    """Names of the conversation templates shipped in ``templates/``."""
-    return sorted(p.stem for p in TEMPLATES_DIR.glob("*.json") if p.stem != "gpt4tools_prompts")
+    """Template names ``load_template`` accepts: the files in ``templates/`` plus ``chat``."""
+    files = {p.stem for p in TEMPLATES_DIR.glob("*.json") if p.stem != "gpt4tools_prompts"}
+    return sorted(files | {CHAT_TEMPLATE})
+
+
+def load_template(name: str = "gpt4tools", tokenizer=None) -> PromptTemplate:
+    """Load and validate a conversation template by name (relative to the repo, never the CWD).
+
+    Args:
+        name: a file stem under ``templates/``, or ``chat`` for the tokenizer's own chat template.
+        tokenizer: a Hugging Face tokenizer; needed for ``chat`` only (see ``chat_template``).
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones), a malformed file, or ``chat``
+            without a tokenizer that has a chat template.
+    """
+    if name == CHAT_TEMPLATE:
+        if tokenizer is None:
+            raise ValueError("template 'chat' is the tokenizer's own chat template: it needs the model's tokenizer")
+        return chat_template(tokenizer)
+    return _load_template_file(name)
 
 
 @cache
-def load_template(name: str = "gpt4tools") -> PromptTemplate:
-    """Load and validate a conversation template by name (relative to the repo, never the CWD).
-
-    Raises:
-        ValueError: unknown name (the message lists the valid ones) or a malformed file.
-    """
+def _load_template_file(name: str) -> PromptTemplate:
     path = TEMPLATES_DIR / f"{name}.json"
     if name == "gpt4tools_prompts" or not path.is_file():
         raise ValueError(f"unknown prompt template {name!r}; available: {', '.join(available_templates())}")
@@ -253,19 +274,58 @@ def load_template(name: str = "gpt4tools") -> PromptTemplate:
     return PromptTemplate(name=name, **{k: data[k] for k in _TEMPLATE_KEYS})
 
 
-def template_name_for_adapter(lora_model: str | None) -> str | None:
-    """The conversation template a LoRA adapter was trained with, if saved next to it.
+def chat_template(tokenizer) -> PromptTemplate:
+    """The tokenizer's own chat template as a ``PromptTemplate`` (template name ``chat``).
 
-    Reads ``prompt_template_name`` from ``<lora_model>/training_config.json`` (written by
-    ``lora_finetune.py``). Returns None for no adapter (``None``/``"none"``), a hub id, a folder
-    without that file, or a file without the key; inference then falls back to ``gpt4tools``.
+    One user message holding the instruction (``instruction + "\\n\\n" + input`` when there is an
+    input), followed by the generation prompt: ``apply_chat_template`` is rendered around a sentinel
+    and split there. ``response_split`` is the generation prompt (the assistant header, e.g.
+    ``<|im_start|>assistant\\n``). A default system message the template adds is kept. A leading BOS
+    the template writes is dropped when the tokenizer adds BOS itself, so it is not doubled.
+
+    Training appends the response and the tokenizer's EOS (``g4t.train.tokenize``): for ChatML
+    models, whose EOS is ``<|im_end|>``, a trained sample ends the assistant turn natively.
 
     Raises:
-        ValueError: the file exists but is not valid JSON, or the key is not a string.
+        ValueError: the tokenizer has no chat template, or its rendering cannot be split this way.
     """
-    if not lora_model or lora_model.lower() == "none":
+    name = getattr(tokenizer, "name_or_path", "") or tokenizer.__class__.__name__
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            f"template 'chat': the tokenizer of {name!r} has no chat template (tokenizer.chat_template is not set); "
+            f"pick a template from templates/: {', '.join(t for t in available_templates() if t != CHAT_TEMPLATE)}"
+        )
+    messages = [{"role": "user", "content": _SENTINEL}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    closed = tokenizer.apply_chat_template(messages, add_generation_prompt=False, tokenize=False)
+    if prompt.count(_SENTINEL) != 1:
+        raise ValueError(f"template 'chat': the chat template of {name!r} does not render the user message verbatim")
+    before, after = prompt.split(_SENTINEL)
+    split = prompt[len(closed) :] if prompt.startswith(closed) else ""
+    if not split or not after.endswith(split) or prompt.count(split) != 1:
+        raise ValueError(
+            f"template 'chat': the chat template of {name!r} has no distinct generation prompt "
+            f"(add_generation_prompt=True adds {split!r}), so the response cannot be located"
+        )
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and before.startswith(bos):
+        ids = tokenizer("x")["input_ids"]
+        if ids and ids[0] == tokenizer.bos_token_id:  # the tokenizer adds BOS itself
+            before = before[len(bos) :]
+    return PromptTemplate(
+        name=CHAT_TEMPLATE,
+        prompt_input=before + "{instruction}\n\n{input}" + after,
+        prompt_no_input=before + "{instruction}" + after,
+        response_split=split,
+        description=f"chat template of the tokenizer {name!r}",
+    )
+
+
+def _saved_in(folder: str | None) -> str | None:
+    """``prompt_template_name`` from ``<folder>/training_config.json``, if that file exists."""
+    if not folder or folder.lower() == "none":
         return None
-    path = Path(lora_model) / "training_config.json"
+    path = Path(folder).expanduser() / "training_config.json"
     if not path.is_file():
         return None
     try:
@@ -278,3 +338,23 @@ def template_name_for_adapter(lora_model: str | None) -> str | None:
     if not isinstance(name, str) or not name:
         raise ValueError(f"{path}: field 'prompt_template_name' must be a template name, got {name!r}")
     return name
+
+
+def saved_template_name(lora_model: str | None, base_model: str | None = None) -> str | None:
+    """The conversation template a model was trained with, read from its ``training_config.json``.
+
+    ``lora_finetune.py`` writes that file next to every adapter and into a ``--full_finetune``
+    output folder. The adapter's file wins; without an adapter (``None``/``"none"``), or when the
+    adapter has none, the base model folder's file is read, so a full fine-tune served with
+    ``--lora_model none`` keeps its template. Returns None when neither has one (a hub id, a folder
+    without the file, a file without ``prompt_template_name``); callers then fall back to ``gpt4tools``.
+
+    Raises:
+        ValueError: the file exists but is not valid JSON, or the key is not a string.
+    """
+    return _saved_in(lora_model) or _saved_in(base_model)
+
+
+def template_name_for_adapter(lora_model: str | None, base_model: str | None = None) -> str | None:
+    """Alias of ``saved_template_name`` (kept for existing callers)."""
+    return saved_template_name(lora_model, base_model)

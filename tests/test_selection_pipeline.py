@@ -10,13 +10,12 @@ inference.py -> evaluate_result.py) is exercised by the opt-in ``slow`` test bel
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 
+from g4t.data.offline_teacher import write_replies
 from g4t.selection.labels import SubprocessLabeler, label_subsets
-from g4t.selection.offline_teacher import TEMPLATES, teacher_lines, write_replies
 from g4t.selection.pipeline import SelectDataConfig, run
 from g4t.selection.samples import parse_sample
 
@@ -49,23 +48,6 @@ def pool(tmp_path_factory):
         AnnotateConfig(input_path=str(d / "replies.jsonl"), output_path=str(d / "train.json"), complement=True, seed=0)
     )
     return d / "train.json"
-
-
-def test_offline_teacher_lines_parse_with_the_project_parser():
-    from g4t.data.catalog import tool_catalog
-    from g4t.data.parse import ParseReport, parse_reply
-
-    reply = teacher_lines("A dog sleeping on a red sofa.", list(TEMPLATES), random.Random(0))
-    catalog = tool_catalog(list(TEMPLATES))
-    report = ParseReport()
-    parsed = parse_reply(
-        reply,
-        {n: t.n_args for n, t in catalog.items()},
-        {n: t.needs_image for n, t in catalog.items()},
-        ("example.jpg",),
-        report,
-    )
-    assert len(parsed) == len(TEMPLATES) and {p.tool for p in parsed} == set(TEMPLATES)
 
 
 def test_miniature_selection_run(pool, tmp_path):

@@ -20,7 +20,7 @@ __all__ = ["CONFIG_FILE", "LoraTrainConfig", "TemplateName", "TrainError"]
 # ``prompt_template_name`` from it to pick the right template automatically.
 CONFIG_FILE = "training_config.json"
 
-TemplateName = Literal["gpt4tools", "gpt4tools_vicuna", "vicuna_v1.1", "vicuna_v1.5"]
+TemplateName = Literal["gpt4tools", "gpt4tools_vicuna", "vicuna_v1.1", "vicuna_v1.5", "chat"]
 _REPORTERS = {"none", "wandb", "tensorboard"}
 _RESUME_LAST = {"true", "last"}
 _RESUME_NONE = {"", "false", "none"}
@@ -76,7 +76,9 @@ class LoraTrainConfig:
         "output_dir (optimizer, scheduler, RNG and data position are restored).",
     )
     prompt_template_name: TemplateName = arg(
-        "gpt4tools", help="Conversation template from templates/ (published v1.1 recipe: gpt4tools)."
+        "gpt4tools",
+        help="Conversation template from templates/ (published v1.1 recipe: gpt4tools), or 'chat': the base "
+        "model tokenizer's own chat template (train a chat model in its native format).",
     )
     # --- additions ---
     lora_model: str | None = arg(None, help="Existing peft adapter to continue training (loaded trainable).")

