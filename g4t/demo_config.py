@@ -22,6 +22,7 @@ from typing import Literal
 
 from g4t.cli import arg, parse_args
 from g4t.llm.base import Backend, GenerationConfig, ModelLoadError
+from g4t.precision import DTypeName
 from g4t.prompts import CHAT_TEMPLATE, Layout, PromptTemplate, available_templates, load_template, saved_template_name
 
 __all__ = [
@@ -48,15 +49,19 @@ class DemoConfig:
     """Flags of ``gpt4tools.py`` (generation settings live in ``gen``; see ``GenerationConfig``)."""
 
     # ---- the LLM -----------------------------------------------------------------------------
-    base_model: str = arg(DEFAULT_BASE_MODEL, "Base LLM: Hugging Face id or local directory.")
+    base_model: str = arg(
+        DEFAULT_BASE_MODEL,
+        "Base LLM: Hugging Face id, local directory, .gguf file, or smollm2 (packaged SmolLM2-135M-Instruct).",
+    )
     lora_model: str = arg(
         DEFAULT_LORA_MODEL, "peft LoRA adapter (id or local directory) attached to the base model; 'none' for none."
     )
     llm_device: str = arg(
         "auto", "Device of the local LLM: auto (cuda:0 when a GPU is visible, else cpu), cpu, cuda, cuda:N, mps."
     )
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = arg(
-        "auto", "Weight dtype of the local LLM; auto = bf16/fp16 on CUDA, fp32 on CPU."
+    dtype: DTypeName = arg(
+        "auto",
+        "Weight dtype of the local LLM: auto = bf16 on GPUs that support it (else fp16) and on CPUs with AMX / AVX-512 BF16, fp32 on other CPUs; bf16|fp16|fp32 or bfloat16|float16|float32.",
     )
     load_in_8bit: bool = arg(False, "Load the LLM in 8-bit with bitsandbytes (CUDA only; ~14 GB for 13B).")
     load_in_4bit: bool = arg(False, "Load the LLM in 4-bit NF4 with bitsandbytes (CUDA only; ~8 GB for 13B).")
@@ -259,7 +264,9 @@ def _looks_local(name: str) -> bool:
 
 
 def _check_local(what: str, name: str | None) -> None:
-    if name and _looks_local(name) and not Path(name).expanduser().exists():
+    from g4t.llm.sources import PACKAGED
+
+    if name and name.lower() not in PACKAGED and _looks_local(name) and not Path(name).expanduser().exists():
         raise ModelLoadError(
             f"The {what} {name!r} does not exist. Pass the directory that holds the downloaded model "
             f"(e.g. --base_model /models/vicuna-13b-v1.1 --lora_model /models/gpt4tools-lora), a Hugging Face id, "

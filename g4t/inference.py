@@ -36,6 +36,7 @@ from g4t.evaluation.io import (
     load_predictions,
 )
 from g4t.llm.base import GenerationConfig, LLMError, ModelLoadError
+from g4t.precision import DTypeName
 
 if TYPE_CHECKING:
     from g4t.prompts import PromptTemplate
@@ -160,13 +161,16 @@ def run_batches(
 class InferenceConfig:
     """``inference.py``: the published flags plus ``--batch_size``, ``--template``, ``--resume``."""
 
-    base_model: str = arg(help="Base model: Hugging Face id or local folder.")
+    base_model: str = arg(
+        help="Base model: Hugging Face id, local folder, .gguf file, or smollm2 (packaged SmolLM2-135M-Instruct)."
+    )
     ann_path: str = arg(help="Annotation file (gpt4tools_val_seen.json, gpt4tools_test_unseen.json).")
     save_name: str = arg(help="Run name: writes {save_path}/{save_name}/{save_name}_{chunk_idx}.json.")
     lora_model: str = arg("none", help="peft LoRA adapter folder or id; 'none' for the base model alone.")
     llm_device: str = arg("auto", help="Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:1...")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = arg(
-        "auto", help="Weights dtype (auto: bf16/fp16 on GPU, fp32 on CPU)."
+    dtype: DTypeName = arg(
+        "auto",
+        help="Weight dtype of the local LLM: auto = bf16 on GPUs that support it (else fp16) and on CPUs with AMX / AVX-512 BF16, fp32 on other CPUs; bf16|fp16|fp32 or bfloat16|float16|float32.",
     )
     load_8bit: bool = arg(False, help="Load the base model in 8-bit (bitsandbytes, GPU).")
     save_path: str = arg("output/eval_result", help="Root output folder.")

@@ -2,7 +2,8 @@
 
 ``auto`` is bf16 on CUDA GPUs that support it (else fp16), bf16 on CPUs with native bf16 matrix
 units (Intel AMX or AVX-512 BF16: about 10x the fp32 matmul throughput there), and fp32 on other
-CPUs. Every script accepts both spellings, ``bf16|fp16|fp32`` and ``bfloat16|float16|float32``.
+CPUs (``G4T_CPU_BF16=0|1`` overrides the detection: the test suite pins it to 0 so its figures do not
+depend on the machine). Every script accepts both spellings, ``bf16|fp16|fp32`` and ``bfloat16|float16|float32``.
 Training keeps fp32 master weights and runs bf16 under autocast; inference casts the weights.
 """
 
@@ -23,8 +24,14 @@ _CANONICAL = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 @functools.cache
 def cpu_has_bf16() -> bool:
-    """True when this CPU has native bf16 matrix instructions (AMX-BF16 or AVX-512 BF16)."""
+    """True when this CPU has native bf16 matrix instructions (AMX-BF16 or AVX-512 BF16), or ``G4T_CPU_BF16=1``."""
+    import os
+
     import torch
+
+    forced = os.environ.get("G4T_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
 
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         fn = getattr(torch.cpu, probe, None)

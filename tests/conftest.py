@@ -11,6 +11,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["G4T_CPU_BF16"] = "0"  # --dtype auto = fp32 on every CPU here, so figures do not depend on the machine
 
 import pytest  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402

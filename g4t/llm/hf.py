@@ -5,25 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Literal
 
 from g4t.llm.base import GenerationConfig, ModelLoadError, truncate_at_stop
+from g4t.precision import DTypeName, dtype_label, resolve_dtype
 
-__all__ = ["HFBackend", "load_model", "resolve_dtype"]
+__all__ = ["HFBackend", "load_model"]
 
 logger = logging.getLogger(__name__)
-DType = Literal["auto", "float32", "float16", "bfloat16"]
-
-
-def resolve_dtype(dtype: DType, device: str):
-    """``auto`` = bf16 on CUDA when supported, else fp16 on CUDA, fp32 elsewhere."""
-    import torch
-
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
 
 
 def _load_error(what: str, name: str, err: Exception) -> ModelLoadError:
@@ -40,7 +28,7 @@ def load_model(
     base_model: str,
     lora_model: str | None = None,
     device: str = "cpu",
-    dtype: DType = "auto",
+    dtype: DTypeName = "auto",
     load_in_8bit: bool = False,
     load_in_4bit: bool = False,
     merge_lora: bool = False,
@@ -48,10 +36,12 @@ def load_model(
     """Load a causal LM and its tokenizer, optionally with a peft LoRA attached or merged.
 
     Args:
-        base_model: Hugging Face id or local path of the base model.
+        base_model: Hugging Face id, local folder, ``.gguf`` file or packaged short name (``smollm2``);
+            see ``g4t.llm.sources.resolve_model``.
         lora_model: peft adapter id or path; None (or "none") for the base model alone.
         device: torch device for the whole model (``cpu``, ``cuda``, ``cuda:1``...).
-        dtype: weight dtype; ``auto`` picks bf16/fp16 on CUDA and fp32 on CPU.
+        dtype: weight dtype; ``auto`` follows ``g4t.precision.resolve_dtype`` (bf16 on CUDA and on CPUs
+            with native bf16 units, fp16 on older GPUs, fp32 elsewhere).
         load_in_8bit: quantise linear layers to int8 with bitsandbytes.
         load_in_4bit: quantise to 4-bit NF4 with bitsandbytes (QLoRA-style).
         merge_lora: merge the adapter into the weights (faster generation; not with 8/4-bit).
@@ -66,7 +56,14 @@ def load_model(
 
     if load_in_8bit and load_in_4bit:
         raise ValueError("choose at most one of load_in_8bit and load_in_4bit")
+    from g4t.llm.sources import resolve_model
+
+    try:
+        source = resolve_model(base_model)
+    except ValueError as e:
+        raise ModelLoadError(str(e)) from None
     torch_dtype = resolve_dtype(dtype, device)
+    logger.info(f"LLM {base_model}: {dtype_label(torch_dtype)} weights on {device} (--dtype {dtype})")
     kwargs = {"dtype": torch_dtype}
     if load_in_8bit or load_in_4bit:
         from transformers import BitsAndBytesConfig
@@ -83,11 +80,11 @@ def load_model(
         )
         kwargs["device_map"] = {"": device}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as e:
         raise _load_error("tokenizer of", base_model, e) from e
     try:
-        model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
         raise _load_error("base model", base_model, e) from e
     if "device_map" not in kwargs:

@@ -73,7 +73,9 @@ def cache_dir() -> Path:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _hub_cached(hub_id: str) -> bool:
@@ -135,8 +137,11 @@ def convert_gguf(gguf_file: str | Path, cache: str | Path | None = None) -> Path
         loaded = AutoModelForCausalLM.from_pretrained(where, gguf_file=name, dtype=torch.float32)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ValueError(f"{gguf_file}: transformers cannot read this GGUF file: {e}") from None
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # the weights are dequantised: a plain model, trainable
+        del config.quantization_config
     with torch.device("meta"):
-        model = type(loaded)(loaded.config)  # save_pretrained refuses GGUF-loaded models; rebuild the class
+        model = type(loaded)(config)  # save_pretrained refuses GGUF-loaded models; rebuild the class
     model.load_state_dict(loaded.state_dict(), assign=True)
     model.tie_weights()
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from g4t.cli import arg, split_list
+from g4t.precision import DTypeName
 
 __all__ = ["CONFIG_FILE", "LoraTrainConfig", "TemplateName", "TrainError"]
 
@@ -35,7 +36,9 @@ class LoraTrainConfig:
     """Configuration of ``lora_finetune.py`` (one attribute per CLI flag)."""
 
     # --- model / data (published) ---
-    base_model: str = arg(help="Base model: Hugging Face id or local directory (required).")
+    base_model: str = arg(
+        help="Base model (required): Hugging Face id, local directory, .gguf file, or smollm2 (packaged SmolLM2-135M-Instruct)."
+    )
     data_path: str = arg("yahma/alpaca-cleaned", help="Training data: .json (list of records) or .jsonl file.")
     output_dir: str = arg("./lora-alpaca", help="Where the adapter, checkpoints and training_config.json go.")
     # --- training hyperparameters (published) ---
@@ -51,7 +54,13 @@ class LoraTrainConfig:
     lora_dropout: float = arg(0.05, help="Dropout on the LoRA input path.")
     lora_target_modules: list[str] = arg(
         default_factory=lambda: ["q_proj", "v_proj"],
-        help="Modules that get LoRA adapters, e.g. '[q_proj,k_proj,v_proj,o_proj]' (README) or q_proj v_proj.",
+        help="Modules that get LoRA adapters, e.g. '[q_proj,k_proj,v_proj,o_proj]' (README), q_proj v_proj, or "
+        "all-linear (every linear layer but the output head).",
+    )
+    lora_layers: int = arg(
+        0,
+        help="Adapt only the last N transformer layers (0: all layers, as published). The layers below get no "
+        "gradient, so the backward pass stops above them: cheaper steps on CPU.",
     )
     # --- LLM hyperparameters (published) ---
     train_on_inputs: bool = arg(
@@ -84,8 +93,10 @@ class LoraTrainConfig:
     lora_model: str | None = arg(None, help="Existing peft adapter to continue training (loaded trainable).")
     load_in_8bit: bool = arg(False, help="Quantise the base model to int8 with bitsandbytes (CUDA only).")
     load_in_4bit: bool = arg(False, help="QLoRA: quantise the base model to 4-bit NF4 (CUDA only).")
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = arg(
-        "auto", help="Compute precision: auto = bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."
+    dtype: DTypeName = arg(
+        "auto",
+        help="Compute precision (autocast; master weights stay fp32): auto = bf16 on GPUs that support it, else "
+        "fp16 on GPU; bf16 on CPUs with AMX / AVX-512 BF16, else fp32. bfloat16/float16/float32 also accepted.",
     )
     gradient_checkpointing: bool = arg(False, help="Recompute activations in backward: less memory, ~30% slower.")
     deepspeed: str | None = arg(None, help="DeepSpeed JSON config, e.g. configs/zero2.json (needs deepspeed).")
@@ -127,7 +138,7 @@ class LoraTrainConfig:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"--{name} must be positive, got {getattr(self, name)}")
-        for name in ("val_set_size", "warmup_steps", "save_total_limit"):
+        for name in ("val_set_size", "warmup_steps", "save_total_limit", "lora_layers"):
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.micro_batch_size > 0 and self.batch_size % self.micro_batch_size:

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from g4t.llm.sources import resolve_model
+from g4t.precision import cpu_has_bf16, dtype_label, resolve_dtype
 from g4t.train.config import CONFIG_FILE, LoraTrainConfig, TrainError
 from g4t.train.data import load_records, split_records
 from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation, supports_logits_mask
@@ -63,7 +65,7 @@ def _check_environment(cfg: LoraTrainConfig, cuda: bool) -> None:
             f"{flag} (QLoRA / 8-bit training) needs a CUDA GPU and none is visible; drop the flag to train the "
             "unquantised model (LoRA on fp32/bf16 weights)"
         )
-    if cfg.dtype == "fp16" and not cuda:
+    if cfg.dtype in ("fp16", "float16") and not cuda:
         problems.append("--dtype fp16 needs a CUDA GPU; use --dtype bf16 or fp32 on CPU")
     if cfg.deepspeed:
         if importlib.util.find_spec("deepspeed") is None:
@@ -136,11 +138,11 @@ def write_training_config(path: str | Path, cfg: LoraTrainConfig, resolved: dict
     return out
 
 
-def _load_tokenizer(cfg: LoraTrainConfig):
+def _load_tokenizer(cfg: LoraTrainConfig, source: str):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
+        tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as e:
         raise TrainError(
             f"could not load the tokenizer of --base_model {cfg.base_model!r}: {str(e).strip().splitlines()[0]} "
@@ -152,17 +154,7 @@ def _load_tokenizer(cfg: LoraTrainConfig):
     return tokenizer
 
 
-def _compute_dtype(cfg: LoraTrainConfig, cuda: bool):
-    import torch
-
-    if cfg.dtype == "auto":
-        if not cuda:
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[cfg.dtype]
-
-
-def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compute_dtype):
+def _load_model(cfg: LoraTrainConfig, source: str, env: DistEnv, cuda: bool, attn: str, compute_dtype):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -186,7 +178,7 @@ def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compu
         )
         kwargs["device_map"] = {"": env.local_rank}
     try:
-        model = AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as e:
         raise TrainError(f"could not load --base_model {cfg.base_model!r}: {str(e).strip().splitlines()[0]}") from None
     model.config.use_cache = False
@@ -202,10 +194,20 @@ def _load_model(cfg: LoraTrainConfig, env: DistEnv, cuda: bool, attn: str, compu
             f"continuing adapter {cfg.lora_model} (its own LoRA config applies: {model.peft_config['default'].r=})"
         )
     else:
+        targets = cfg.lora_target_modules
+        if targets == ["all-linear"]:  # every linear layer but the output head (peft's shorthand, spelled out)
+            head = model.get_output_embeddings()
+            targets = sorted(
+                {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head}
+            )
+        n_layers = getattr(model.config, "num_hidden_layers", None)
+        if cfg.lora_layers and (not n_layers or cfg.lora_layers > n_layers):
+            raise TrainError(f"--lora_layers {cfg.lora_layers}: the model has {n_layers or 'no countable'} layers")
         lora = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
-            target_modules=cfg.lora_target_modules,
+            target_modules=targets,
+            layers_to_transform=list(range(n_layers - cfg.lora_layers, n_layers)) if cfg.lora_layers else None,
             lora_dropout=cfg.lora_dropout,
             bias="none",
             task_type="CAUSAL_LM",
@@ -309,7 +311,11 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             f"{env.world_size} processes; raise --batch_size or lower --micro_batch_size"
         )
     resume_path, full_resume = resolve_resume(cfg.resume_from_checkpoint, cfg.output_dir)
-    tokenizer = _load_tokenizer(cfg)
+    try:
+        source = resolve_model(cfg.base_model)  # a Hub id, a folder, a .gguf file (converted once) or smollm2
+    except ValueError as e:
+        raise TrainError(f"--base_model: {e}") from None
+    tokenizer = _load_tokenizer(cfg, source)
     try:  # "chat" is the tokenizer's own chat template
         template = load_template(cfg.prompt_template_name, tokenizer=tokenizer)
     except ValueError as e:
@@ -327,9 +333,14 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         logger.info(val_stats.summary(cfg.cutoff_len, "val"))
 
     attn = pick_attn_implementation(cfg.attn_implementation, cfg.packing, cuda)
-    compute_dtype = _compute_dtype(cfg, cuda)
+    compute_dtype = resolve_dtype(cfg.dtype, "cuda" if cuda else "cpu")
+    logger.info(
+        f"compute dtype {dtype_label(compute_dtype)} (--dtype {cfg.dtype}"
+        + (f"; CPU bf16 units: {'yes' if cpu_has_bf16() else 'no'}" if not cuda else "")
+        + "), fp32 master weights"
+    )
     transformers.set_seed(cfg.seed)  # LoRA init is seeded too
-    model = _load_model(cfg, env, cuda, attn, compute_dtype)
+    model = _load_model(cfg, source, env, cuda, attn, compute_dtype)
     if resume_path and not full_resume:
         from peft import load_peft_weights, set_peft_model_state_dict
 
@@ -352,7 +363,7 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         "effective_batch_size": cfg.micro_batch_size * grad_accum * env.world_size,
         "attn_implementation": attn,
         "logits_at_trained_positions_only": logits_only,
-        "compute_dtype": str(compute_dtype).removeprefix("torch."),
+        "compute_dtype": dtype_label(compute_dtype),
         "template": {
             "name": template.name,
             "prompt_no_input": template.prompt_no_input,

@@ -1,0 +1,357 @@
+"""The paper's Table 1 in miniature, offline, on a real pretrained LLM (SmolLM2-135M-Instruct).
+
+Not a test. One run on a CPU, no downloads, every step through the project's own scripts:
+
+1. **Data.** The offline teacher (``g4t.data.offline_teacher``) writes teacher replies for the
+   MagicBrush dev captions in ``data/`` (every registered tool, varied requests) and no-tool chit-chat;
+   ``scripts/generate_annotations.py`` builds training records and two image-disjoint evaluation splits:
+   *seen* (val images, training tools) and *unseen* (test images, conversations that use one of
+   ``--unseen_tools``, which never appear in training, as the paper's test_unseen). A third split,
+   *natural*, comes from ``bench/data/natural_requests.jsonl``: requests hand-written apart from the
+   teacher's templates, on images the teacher never saw.
+2. **Zero-shot.** ``inference.py`` + ``evaluate_result.py`` on each split with the base model.
+3. **Fine-tune.** ``lora_finetune.py`` with the recipe below on ``--n_train`` records.
+4. **Fine-tuned.** The same evaluation with the adapter.
+5. **Report.** A table in the paper's shape (SR_t, SR_act, SR_args, SR, IoU per split, plus tool-call SR,
+   tool-choice accuracy and the training cost) to ``bench/results/real_model.md``, ``.json`` and ``.png``.
+
+    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 .venv/bin/python bench/real_model.py
+
+Stages whose outputs exist are skipped on a rerun (training resumes from its last checkpoint); delete
+``--work_dir`` to start over. ``--n_train`` / ``--n_eval`` trade time for precision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from g4t.cli import arg, parse_args, split_list  # noqa: E402
+
+SPLITS = ("seen", "unseen", "natural")
+METRIC_KEYS = ("SR_t", "SR_act", "SR_args", "SR", "IoU")
+
+
+@dataclass
+class RealModelConfig:
+    """Knobs of the run (defaults: about an hour on 2 CPU cores)."""
+
+    work_dir: str = arg("output/real_model", help="Everything the run writes (stages are resumable).")
+    results: str = arg(str(ROOT / "bench/results/real_model"), help="Results stem: .md, .json and .png are written.")
+    base_model: str = arg("smollm2", help="Base model (Hub id, folder, .gguf file or smollm2).")
+    captions: str = arg(str(ROOT / "data/magicbrush_dev_captions.json"), help="Caption list {file_name, caption}.")
+    natural: str = arg(
+        str(ROOT / "bench/data/natural_requests.jsonl"), help="Hand-written requests (teacher-reply format)."
+    )
+    unseen_tools: list[str] = arg(
+        default_factory=lambda: [
+            "Text Detection On Image",
+            "Segment the given object",
+            "Line Detection On Image",
+            "Predict Normal Map On Image",
+            "Generate Image Condition On Normal Map",
+        ],
+        help="Tools held out of training entirely (the unseen split uses them).",
+    )
+    n_train: int = arg(640, help="Training records.")
+    answer_share: float = arg(
+        0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
+    )
+    negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
+    n_eval: int = arg(80, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
+    template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
+    lora_r: int = arg(16, help="LoRA rank.")
+    lora_alpha: int = arg(32, help="LoRA alpha.")
+    lora_target_modules: str = arg("all-linear", help="LoRA target modules.")
+    lora_layers: int = arg(10, help="Adapt only the last N layers (0: all).")
+    learning_rate: float = arg(1e-3, help="Peak learning rate.")
+    num_epochs: int = arg(1, help="Epochs over the training records.")
+    micro_batch_size: int = arg(4, help="Samples per forward pass.")
+    batch_size: int = arg(8, help="Samples per optimizer step.")
+    warmup_steps: int = arg(5, help="Warmup steps.")
+    dtype: str = arg("auto", help="Training and inference precision (auto: bf16 where the CPU has bf16 units).")
+    max_new_tokens: int = arg(64, help="Generation budget per record (a tool call is about 30 tokens).")
+    seed: int = arg(0, help="Seed of the teacher, splits and sampling.")
+
+    def __post_init__(self) -> None:
+        self.unseen_tools = split_list(self.unseen_tools)
+        if not 0 <= self.answer_share < 1:
+            raise ValueError(f"--answer_share must be in [0, 1), got {self.answer_share}")
+
+
+def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern: str | None = None) -> float:
+    """Run a project script, its output to ``log``; a progress bar follows ``pattern`` (``(\\d+)/``) lines."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    bar = tqdm(total=total, desc=desc, unit="step" if pattern else "it", leave=True, dynamic_ncols=True)
+    rx = re.compile(pattern) if pattern else None
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=os.environ, text=True, bufsize=1
+        )
+        for line in proc.stdout:
+            f.write(line)
+            if rx and (m := rx.search(line)):
+                bar.n = int(m.group(1))
+                bar.refresh()
+        proc.wait()
+    bar.close()
+    if proc.returncode:
+        tail = "\n".join(log.read_text().splitlines()[-20:])
+        sys.exit(f"failed ({proc.returncode}): {shlex.join(cmd)}\n{tail}")
+    return time.time() - t
+
+
+def _dump(path: Path, data) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    tmp.replace(path)
+
+
+def _uses(record: dict, tools: set[str]) -> bool:
+    """Whether a record's conversation calls one of ``tools`` (remaining steps or earlier in the prompt)."""
+    called = set(record.get("Action") or []) | set(re.findall(r"^Action: (.+)$", record["instruction"], re.M))
+    return bool(called & tools)
+
+
+def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
+    """Teacher replies -> training records and the three evaluation splits (skipped when present)."""
+    from g4t.data.offline_teacher import extra_tools, generator_tools, write_negatives, write_replies
+
+    data = work / "data"
+    out = {"train": data / "train.json", **{s: data / f"eval_{s}.json" for s in SPLITS}}
+    if all(p.is_file() for p in out.values()):
+        return out
+    data.mkdir(parents=True, exist_ok=True)
+    natural_images = {json.loads(line)["file_name"] for line in Path(cfg.natural).read_text().splitlines() if line}
+    captions = [c for c in json.loads(Path(cfg.captions).read_text()) if c["file_name"] not in natural_images]
+    n_lines = write_replies(captions, data / "replies.jsonl", tools=generator_tools(), seed=cfg.seed)
+    n_neg = write_negatives(captions, data / "negatives.json", seed=cfg.seed)
+    print(f"teacher: {n_lines} requests and {n_neg} chit-chat exchanges for {len(captions)} captions")
+    py = sys.executable
+    common = ["--complement", "--seed", str(cfg.seed), "--tools", ",".join(extra_tools())]
+    _run(
+        [
+            py,
+            "scripts/generate_annotations.py",
+            "--input_path",
+            str(data / "replies.jsonl"),
+            "--output_path",
+            str(data / "train_all.json"),
+            "--insert_alpaca",
+            "--alpaca_path",
+            str(data / "negatives.json"),
+            "--alpaca_ratio",
+            str(cfg.negatives_ratio),
+            "--val_ratio",
+            "0.12",
+            "--test_ratio",
+            "0.15",
+            "--unseen_tools",
+            ",".join(cfg.unseen_tools),
+            *common,
+        ],
+        data / "annotate.log",
+        "build records",
+    )
+    _run(
+        [
+            py,
+            "scripts/generate_annotations.py",
+            "--input_path",
+            cfg.natural,
+            "--output_path",
+            str(data / "natural_train_unused.json"),
+            "--val_ratio",
+            "0.5",
+            "--test_ratio",
+            "0.499",
+            *common,
+        ],
+        data / "annotate_natural.log",
+        "build natural split",
+    )
+    rng = random.Random(cfg.seed)
+    train = json.loads((data / "train_all.json").read_text())
+    calls = [r for r in train if "Action:" in r["output"]]
+    answers = [r for r in train if "Action:" not in r["output"]]
+    n_answers = round(cfg.n_train * cfg.answer_share)
+    chosen = rng.sample(calls, min(cfg.n_train - n_answers, len(calls))) + rng.sample(
+        answers, min(n_answers, len(answers))
+    )
+    rng.shuffle(chosen)
+    _dump(out["train"], chosen)
+    unseen = set(cfg.unseen_tools)
+    pools = {
+        "seen": json.loads((data / "train_all_val_seen.json").read_text()),
+        "unseen": [r for r in json.loads((data / "train_all_test_unseen.json").read_text()) if _uses(r, unseen)],
+        "natural": json.loads((data / "natural_train_unused_val_seen.json").read_text())
+        + json.loads((data / "natural_train_unused_test_unseen.json").read_text()),
+    }
+    for split, pool in pools.items():
+        picked = rng.sample(pool, min(cfg.n_eval, len(pool)))
+        for i, r in enumerate(picked):  # ids unique per file (the natural split merges two files)
+            r["id"] = i
+        _dump(out[split], picked)
+    return out
+
+
+def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, lora: str) -> dict:
+    """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (cached in a JSON file)."""
+    pred = work / "pred"
+    figures = pred / name / "figures.json"
+    if figures.is_file():
+        return json.loads(figures.read_text())
+    n = len(json.loads(ann.read_text()))
+    py = sys.executable
+    infer = [py, "inference.py", "--base_model", cfg.base_model, "--lora_model", lora, "--ann_path", str(ann)]
+    infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
+    infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume", "--template", cfg.template]
+    seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, r"(\d+)/\d+ ")
+    _run(
+        [py, "evaluate_result.py", "--ann_path", str(ann), "--save_name", name, "--save_path", str(pred)],
+        pred / f"{name}.eval.log",
+        f"evaluate {name}",
+    )
+    report = json.loads((pred / name / f"{name}_report.json").read_text())
+    result = {k: report["published"][k] for k in METRIC_KEYS}
+    result.update(_tool_figures(ann, pred / name / f"{name}.json"))
+    result.update(n=n, inference_s=round(seconds, 1))
+    _dump(figures, result)
+    return result
+
+
+def _tool_figures(ann: Path, predictions: Path) -> dict:
+    """Tool-call SR (SR over records whose ground truth calls a tool) and tool-choice accuracy (first action)."""
+    from g4t.evaluation.metrics import extract_prediction, score_sample
+
+    gt = {r["id"]: r for r in json.loads(ann.read_text())}
+    success, choice = [], []
+    for p in json.loads(predictions.read_text()):
+        g = gt.get(p["id"])
+        if g is None or not g.get("Action"):
+            continue
+        text, _ = extract_prediction(p["output"], g["instruction"])
+        success.append(score_sample(g["output"], text).success)
+        first = re.search(r"Action: (.*)", text)
+        choice.append(float(bool(first) and first.group(1).strip() == g["Action"][0]))
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
+    return {"tool_call_SR": mean(success), "tool_choice_acc": mean(choice), "n_tool_calls": len(success)}
+
+
+def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
+    out = work / "adapter"
+    n = len(json.loads(data.read_text()))
+    steps = max(1, n * cfg.num_epochs // cfg.batch_size)
+    if not (out / "adapter_model.safetensors").is_file():
+        cmd = [sys.executable, "lora_finetune.py", "--base_model", cfg.base_model, "--data_path", str(data)]
+        cmd += ["--output_dir", str(out), "--prompt_template_name", cfg.template, "--val_set_size", "0"]
+        cmd += ["--batch_size", str(cfg.batch_size), "--micro_batch_size", str(cfg.micro_batch_size)]
+        cmd += ["--num_epochs", str(cfg.num_epochs), "--learning_rate", str(cfg.learning_rate)]
+        cmd += ["--lora_r", str(cfg.lora_r), "--lora_alpha", str(cfg.lora_alpha), "--lora_layers", str(cfg.lora_layers)]
+        cmd += ["--lora_target_modules", cfg.lora_target_modules, "--packing", "--cutoff_len", "1024"]
+        cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
+        cmd += ["--logging_steps", "2", "--save_steps", "10", "--save_total_limit", "1", "--seed", str(cfg.seed)]
+        cmd += ["--resume_from_checkpoint", "last"]
+        _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
+    saved = json.loads((out / "training_config.json").read_text())["resolved"]
+    tokens = saved["train"]["tokens"]
+    runtime = saved.get("train_runtime_s") or 0.0
+    figures = {
+        "samples": n,
+        "tokens": tokens,
+        "loss_tokens": saved["train"]["label_tokens"],
+        "steps": saved.get("global_step"),
+        "minutes": round(runtime / 60, 1),
+        "tok_per_s": round(tokens * cfg.num_epochs / runtime, 1) if tokens and runtime else None,
+        "compute_dtype": saved.get("compute_dtype"),
+        "final_loss": saved.get("train_loss"),
+    }
+    return out, figures
+
+
+def report(cfg: RealModelConfig, result: dict) -> str:
+    """The Markdown table (paper's shape) plus the training row."""
+    head = "| model | split | n | " + " | ".join(METRIC_KEYS) + " | tool-call SR | tool choice |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    for row in ("zero_shot", "fine_tuned"):
+        for split in SPLITS:
+            f = result[row][split]
+            cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
+            lines.append(f"| {row.replace('_', '-')} | {split} | {f['n']} | " + " | ".join(cells) + " |")
+    t = result["train"]
+    lines += [
+        "",
+        f"Training: {t['samples']} samples, {t['tokens']:,} tokens ({t['loss_tokens']:,} with loss), {t['steps']} steps, "
+        f"{t['minutes']} min, {t['tok_per_s']} tok/s, {t['compute_dtype']}, final loss {t['final_loss']:.4f}.",
+        f"Recipe: {json.dumps(result['recipe'])}",
+        f"Adapter: {result['adapter']}",
+    ]
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [*METRIC_KEYS, "tool_call_SR", "tool_choice_acc"]
+    fig, axes = plt.subplots(1, len(SPLITS), figsize=(5 * len(SPLITS), 3.6), sharey=True)
+    for ax, split in zip(axes, SPLITS, strict=True):
+        for i, row in enumerate(("zero_shot", "fine_tuned")):
+            values = [result[row][split][k] or 0.0 for k in keys]
+            ax.bar([x + 0.4 * i for x in range(len(keys))], values, width=0.4, label=row.replace("_", "-"))
+        ax.set_xticks([x + 0.2 for x in range(len(keys))], keys, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{split} (n={result['fine_tuned'][split]['n']})")
+        ax.set_ylim(0, 1)
+    axes[0].legend()
+    fig.suptitle(
+        f"SmolLM2-135M-Instruct, {result['train']['samples']} training samples, {result['train']['minutes']} min"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    (cfg,) = parse_args(RealModelConfig, description=__doc__.split("\n\n")[0])
+    work = Path(cfg.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    files = make_data(cfg, work)
+    result: dict = {"zero_shot": {}, "fine_tuned": {}}
+    for split in SPLITS:
+        result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split], "none")
+    adapter, result["train"] = train(cfg, work, files["train"])
+    for split in SPLITS:
+        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))
+    result["adapter"] = str(adapter)
+    result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in ("work_dir", "results", "captions", "natural")}
+    stem = Path(cfg.results)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table = report(cfg, result)
+    print(table)
+    stem.with_suffix(".md").write_text(
+        "# bench/real_model.py: SmolLM2-135M-Instruct, zero-shot vs fine-tuned (SR etc. in %)\n\n" + table + "\n"
+    )
+    _dump(stem.with_suffix(".json"), result)
+    plot(result, stem.with_suffix(".png"))
+    print(f"wrote {stem}.md, .json, .png")
+
+
+if __name__ == "__main__":
+    main()
