@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from g4t.prompts import (
 )
 
 ASSETS = Path(__file__).parent / "assets" / "prompts"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gpt4tools.md"
+# The published GPT4Tools format strings, byte for byte (see tests/assets/README.md).
+PUBLISHED = Path(__file__).parent / "assets" / "published_format_strings.json"
 
 EDGE = (
     "Edge Detection On Image",
@@ -48,43 +50,29 @@ STEP = Step(
 )
 
 
-def _reference_blocks() -> dict[str, str]:
-    """Fenced ``~~~~`` blocks of the reference notes, keyed by the line introducing them."""
-    lines = REFERENCE.read_text(encoding="utf-8").split("\n")
-    blocks, i = {}, 0
-    while i < len(lines):
-        if lines[i].startswith("~~~~") and len(lines[i]) > 4:
-            label = next(lines[j] for j in range(i - 1, -1, -1) if lines[j].strip())
-            j = lines.index("~~~~", i + 1)
-            blocks[label] = "\n".join(lines[i + 1 : j])
-            i = j
-        i += 1
-    return blocks
+def _published() -> dict[str, str]:
+    """The published format strings, keyed by their upstream name."""
+    return json.loads(PUBLISHED.read_text(encoding="utf-8"))
 
 
-def _block(blocks: dict[str, str], needle: str) -> str:
-    (match,) = [text for label, text in blocks.items() if needle in label]
-    return match
-
-
-def test_format_strings_match_the_reference_notes():
-    blocks, s = _reference_blocks(), prompt_strings()
-    assert s["agent_prefix"] == _block(blocks, "`GPT4TOOLS_PREFIX`")
-    # FORMAT_INSTRUCTIONS and PROMPT_FORMAT end with a newline after the fenced text.
-    assert s["agent_format_instructions"] == _block(blocks, "`GPT4TOOLS_FORMAT_INSTRUCTIONS`") + "\n"
-    assert s["agent_suffix"] == _block(blocks, "`GPT4TOOLS_SUFFIX`")
-    assert s["training_prompt"] == _block(blocks, "`PROMPT_FORMAT`") + "\n"
-    assert s["training_image_format"] == _block(blocks, "`LLM_IMAGE_FORMAT`")
-    assert s["tool_response_format"] == _block(blocks, "`LLM_RESPONSE_TOOL_FORMAT`") + "\n"
-    assert s["human_response_format"] == _block(blocks, "`LLM_RESPONSE_HUMAN_FORMAT`") + "\n"
-    demo_image = _block(blocks, "note the leading and trailing newlines").replace("\\n", "\n")
+def test_format_strings_match_the_published_ones():
+    published, s = _published(), prompt_strings()
+    assert s["agent_prefix"] == published["GPT4TOOLS_PREFIX"]
+    # Where ``+ "\n"`` is added, the upstream string ends with a newline after the fenced text.
+    assert s["agent_format_instructions"] == published["GPT4TOOLS_FORMAT_INSTRUCTIONS"] + "\n"
+    assert s["agent_suffix"] == published["GPT4TOOLS_SUFFIX"]
+    assert s["training_prompt"] == published["PROMPT_FORMAT"] + "\n"
+    assert s["training_image_format"] == published["LLM_IMAGE_FORMAT"]
+    assert s["tool_response_format"] == published["LLM_RESPONSE_TOOL_FORMAT"] + "\n"
+    assert s["human_response_format"] == published["LLM_RESPONSE_HUMAN_FORMAT"] + "\n"
+    demo_image = published["DEMO_IMAGE_FORMAT"].replace("\\n", "\n")
     assert s["agent_image_format"] == demo_image.replace("{image_filename}", "{image_path}").replace(
         "{description}", "{image_caption}"
     )
 
 
-def test_assembled_demo_prompt_matches_the_reference():
-    expected = _block(_reference_blocks(), "Fully assembled demo template")
+def test_assembled_demo_prompt_matches_the_published_one():
+    expected = _published()["DEMO_PROMPT_ASSEMBLED"]
     rendered = render_agent_prompt(
         [("A", "first tool "), ("B", "second")], "{chat_history}", "{input}", "{agent_scratchpad}", layout="demo"
     )
@@ -92,7 +80,7 @@ def test_assembled_demo_prompt_matches_the_reference():
 
 
 def test_alpaca_template_is_the_published_one():
-    expected = _block(_reference_blocks(), "Template file (format string, exact)")
+    expected = _published()["ALPACA_TEMPLATE_FILE"]
     t = load_template("gpt4tools")
     for key in ("prompt_input", "prompt_no_input", "response_split"):
         value = re.search(rf'"{key}": "(.*?)"', expected).group(1).encode().decode("unicode_escape")
