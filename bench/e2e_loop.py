@@ -51,6 +51,11 @@ class E2EConfig:
     max_train: int = arg(2400, help="Cap on training records.")
     n_heldout: int = arg(120, help="Held-out records evaluated for every SR figure.")
     n_label_val: int = arg(20, help="Validation records used for each genuine label.")
+    base_model: str = arg(
+        "",
+        help="Start from this model (Hub id, folder, .gguf file, or smollm2) instead of the randomly initialised "
+        "Llama below (its width/depth/vocabulary flags are then ignored).",
+    )
     hidden_size: int = arg(128, help="Model width.")
     num_layers: int = arg(4, help="Model depth.")
     vocab_size: int = arg(2000, help="BPE vocabulary trained on the data.")
@@ -135,7 +140,7 @@ def train(cfg: E2EConfig, base: str, data: Path, out: Path, extra: list[str]) ->
     return out
 
 
-def success_rate(cfg: E2EConfig, model: Path, ann: Path, name: str) -> float:
+def success_rate(cfg: E2EConfig, model: Path | str, ann: Path, name: str) -> float:
     pred = Path(cfg.work_dir) / "pred"
     report = pred / name / f"{name}_report.json"
     if not report.is_file():
@@ -244,8 +249,8 @@ def main(cfg: E2EConfig) -> int:
         f"{len(json.loads(heldout.read_text()))} held-out records"
     )
 
-    base = work / "base_model"
-    if not (base / "config.json").is_file():
+    base = cfg.base_model or work / "base_model"
+    if not cfg.base_model and not (base / "config.json").is_file():
         texts = [r["instruction"] + r["output"] for r in random.Random(cfg.seed).sample(records, 400)]
         build_llama(
             base,

@@ -60,6 +60,12 @@ def main() -> None:
     parser.add_argument("--max_new_tokens", type=int, default=512, help="published default: 512")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     parser.add_argument("--model_dir", default=None, help="reuse a model built earlier (default: a temp folder)")
+    parser.add_argument(
+        "--base_model",
+        default=None,
+        help="a real model instead of the random one: Hub id, folder, .gguf file or smollm2 (packaged SmolLM2)",
+    )
+    parser.add_argument("--dtype", default="fp32", help="weights dtype of both paths (auto, bf16, fp32)")
     args = parser.parse_args()
 
     import torch
@@ -69,10 +75,14 @@ def main() -> None:
     from g4t.llm.hf import HFBackend, load_model
     from g4t.tiny import build_llama
 
-    model_dir = Path(args.model_dir or tempfile.mkdtemp(prefix="g4t_bench_"))
-    if not (model_dir / "config.json").is_file():
-        build_llama(model_dir, hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=4)
-    model, tokenizer = load_model(str(model_dir))
+    if args.base_model:
+        source = args.base_model
+    else:
+        model_dir = Path(args.model_dir or tempfile.mkdtemp(prefix="g4t_bench_"))
+        if not (model_dir / "config.json").is_file():
+            build_llama(model_dir, hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=4)
+        source = str(model_dir)
+    model, tokenizer = load_model(source, dtype=args.dtype)
     params = sum(p.numel() for p in model.parameters())
     prompts = build_prompts(args.num_samples)
     lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]

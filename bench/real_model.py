@@ -66,12 +66,14 @@ class RealModelConfig:
         ],
         help="Tools held out of training entirely (the unseen split uses them).",
     )
-    n_train: int = arg(640, help="Training records.")
+    n_train: int = arg(760, help="Training records.")
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
     negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
-    n_eval: int = arg(80, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
+    n_eval: int = arg(60, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
+    curve_points: int = arg(4, help="Checkpoints kept along training, each evaluated for the learning curve.")
+    curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
     lora_r: int = arg(16, help="LoRA rank.")
     lora_alpha: int = arg(32, help="LoRA alpha.")
@@ -220,7 +222,7 @@ def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, lora: str) 
     infer = [py, "inference.py", "--base_model", cfg.base_model, "--lora_model", lora, "--ann_path", str(ann)]
     infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
     infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume", "--template", cfg.template]
-    seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, r"(\d+)/\d+ ")
+    seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, r"chunk \d+:\s+\d+%\|[^|]*\|\s*(\d+)/\d+")
     _run(
         [py, "evaluate_result.py", "--ann_path", str(ann), "--save_name", name, "--save_path", str(pred)],
         pred / f"{name}.eval.log",
@@ -264,7 +266,9 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         cmd += ["--lora_r", str(cfg.lora_r), "--lora_alpha", str(cfg.lora_alpha), "--lora_layers", str(cfg.lora_layers)]
         cmd += ["--lora_target_modules", cfg.lora_target_modules, "--packing", "--cutoff_len", "1024"]
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
-        cmd += ["--logging_steps", "2", "--save_steps", "10", "--save_total_limit", "1", "--seed", str(cfg.seed)]
+        every = max(1, steps // cfg.curve_points)
+        cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
+        cmd += ["--seed", str(cfg.seed)]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
     saved = json.loads((out / "training_config.json").read_text())["resolved"]
@@ -281,6 +285,24 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         "final_loss": saved.get("train_loss"),
     }
     return out, figures
+
+
+def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: int) -> list[dict]:
+    """SR on the first ``curve_n`` seen records at 0 samples, at every kept checkpoint and at the end."""
+    subset = work / "data" / "curve_seen.json"
+    if not subset.is_file():
+        _dump(subset, json.loads(seen.read_text())[: cfg.curve_n])
+    points = [(0, "none")]
+    ckpts = sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    points += [(int(p.name.split("-")[1]) * batch, str(p)) for p in ckpts]
+    final = json.loads((adapter / "training_config.json").read_text())["resolved"]["global_step"] * batch
+    if not any(n == final for n, _ in points):
+        points.append((final, str(adapter)))
+    out = []
+    for samples, lora in points:
+        f = evaluate(cfg, work, f"curve_{samples}", subset, lora)
+        out.append({"samples": samples, "SR": f["SR"], "tool_call_SR": f["tool_call_SR"]})
+    return out
 
 
 def report(cfg: RealModelConfig, result: dict) -> str:
@@ -300,6 +322,11 @@ def report(cfg: RealModelConfig, result: dict) -> str:
         f"{t['minutes']} min, {t['tok_per_s']} tok/s, {t['compute_dtype']}, final loss {t['final_loss']:.4f}.",
         f"Recipe: {json.dumps(result['recipe'])}",
         f"Adapter: {result['adapter']}",
+        "",
+        "Learning curve (seen split, first records): "
+        + ", ".join(
+            f"{p['samples']} samples: SR {pct(p['SR'])}, tool-call SR {pct(p['tool_call_SR'])}" for p in result["curve"]
+        ),
     ]
     return "\n".join(lines)
 
@@ -311,8 +338,8 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = [*METRIC_KEYS, "tool_call_SR", "tool_choice_acc"]
-    fig, axes = plt.subplots(1, len(SPLITS), figsize=(5 * len(SPLITS), 3.6), sharey=True)
-    for ax, split in zip(axes, SPLITS, strict=True):
+    fig, axes = plt.subplots(1, len(SPLITS) + 1, figsize=(5 * (len(SPLITS) + 1), 3.6), sharey=True)
+    for ax, split in zip(axes, SPLITS, strict=False):
         for i, row in enumerate(("zero_shot", "fine_tuned")):
             values = [result[row][split][k] or 0.0 for k in keys]
             ax.bar([x + 0.4 * i for x in range(len(keys))], values, width=0.4, label=row.replace("_", "-"))
@@ -320,6 +347,12 @@ def plot(result: dict, path: Path) -> None:
         ax.set_title(f"{split} (n={result['fine_tuned'][split]['n']})")
         ax.set_ylim(0, 1)
     axes[0].legend()
+    points = result["curve"]
+    for key in ("SR", "tool_call_SR"):
+        axes[-1].plot([p["samples"] for p in points], [p[key] or 0.0 for p in points], marker="o", label=key)
+    axes[-1].set_xlabel("training samples")
+    axes[-1].set_title("learning curve (seen subset)")
+    axes[-1].legend()
     fig.suptitle(
         f"SmolLM2-135M-Instruct, {result['train']['samples']} training samples, {result['train']['minutes']} min"
     )
@@ -339,6 +372,7 @@ def main() -> None:
     adapter, result["train"] = train(cfg, work, files["train"])
     for split in SPLITS:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))
+    result["curve"] = curve(cfg, work, files["seen"], adapter, cfg.batch_size)
     result["adapter"] = str(adapter)
     result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in ("work_dir", "results", "captions", "natural")}
     stem = Path(cfg.results)

@@ -255,6 +255,11 @@ def main() -> None:
     parser.add_argument("--num_heads", type=int, default=6)
     parser.add_argument("--vocab_size", type=int, default=32000, help="model vocabulary (Llama / Vicuna: 32000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--base_model",
+        default=None,
+        help="a real model instead of the random Llama: Hub id, folder, .gguf file or smollm2 (packaged SmolLM2)",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--plot", help="also draw a bar chart of the three recipes to this PNG")
     args = parser.parse_args()
@@ -269,6 +274,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from g4t.llm.sources import resolve_model
     from g4t.tiny import build_llama
 
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -277,26 +283,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         records = make_samples(args.samples, args.seed)
         chars = statistics.mean(len(json.dumps(r)) for r in records)
-        model_dir = str(
-            build_llama(
-                Path(tmp) / "llama",
-                hidden_size=args.hidden_size,
-                num_layers=args.num_layers,
-                num_heads=args.num_heads,
-                num_kv_heads=args.num_heads,
-                intermediate_size=args.hidden_size * 8 // 3 // 64 * 64,
-                vocab_size=2000,
-                tokenizer_texts=[r["instruction"] + r["output"] for r in records[:50]],
-                model_vocab_size=args.vocab_size,
-                tie_word_embeddings=False,
+        model_dir = (
+            resolve_model(args.base_model)
+            if args.base_model
+            else str(
+                build_llama(
+                    Path(tmp) / "llama",
+                    hidden_size=args.hidden_size,
+                    num_layers=args.num_layers,
+                    num_heads=args.num_heads,
+                    num_kv_heads=args.num_heads,
+                    intermediate_size=args.hidden_size * 8 // 3 // 64 * 64,
+                    vocab_size=2000,
+                    tokenizer_texts=[r["instruction"] + r["output"] for r in records[:50]],
+                    model_vocab_size=args.vocab_size,
+                    tie_word_embeddings=False,
+                )
             )
         )
         n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
         results = run_interleaved(model_dir, records, args)
 
     print(
-        f"\nmodel: Llama {n_params / 1e6:.1f}M params (hidden {args.hidden_size}, {args.num_layers} layers, "
-        f"vocab {args.vocab_size}), LoRA r=16 q/k/v/o; {args.samples} samples ({chars:,.0f} JSON bytes each on "
+        f"\nmodel: {args.base_model or 'Llama'} {n_params / 1e6:.1f}M params"
+        + (
+            ""
+            if args.base_model
+            else f" (hidden {args.hidden_size}, {args.num_layers} layers, vocab {args.vocab_size})"
+        )
+        + f", LoRA r=16 q/k/v/o; {args.samples} samples ({chars:,.0f} JSON bytes each on "
         f"average; published 71K: ~3,200), micro-batch {args.micro_batch_size}, cutoff_len {args.cutoff_len}, "
         f"threads {torch.get_num_threads()}"
     )

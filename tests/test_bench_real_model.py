@@ -1,0 +1,41 @@
+"""``bench/real_model.py``'s data stage: honest splits (no shared image, unseen tools never trained)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import real_model  # noqa: E402
+
+from g4t.cli import parse_args  # noqa: E402
+
+
+def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path):
+    (cfg,) = parse_args(
+        real_model.RealModelConfig, args=["--work_dir", str(tmp_path), "--n_train", "120", "--n_eval", "30"]
+    )
+    files = real_model.make_data(cfg, tmp_path)
+    data = {k: json.loads(p.read_text()) for k, p in files.items()}
+    assert len(data["train"]) == 120 and all(len(data[s]) == 30 for s in real_model.SPLITS)
+    calls = sum("Action:" in r["output"] for r in data["train"])
+    assert calls == 120 - round(120 * cfg.answer_share)
+    unseen = set(cfg.unseen_tools)
+    assert not any(real_model._uses(r | {"Action": []}, unseen) for r in data["train"])
+    assert not any(t in r["output"] for r in data["train"] for t in unseen)
+    assert all(real_model._uses(r, unseen) for r in data["unseen"])
+    assert not any(real_model._uses(r, unseen) for r in data["seen"])
+    # the teacher never saw the natural split's images, and no evaluation image is a training image
+    replies = [json.loads(line) for line in (tmp_path / "data/replies.jsonl").read_text().splitlines()]
+    natural = {json.loads(line)["file_name"] for line in Path(cfg.natural).read_text().splitlines() if line}
+    assert natural and not natural & {r["file_name"] for r in replies}
+    captions = {r["caption"] for r in replies}
+    for split in real_model.SPLITS:
+        assert len({r["id"] for r in data[split]}) == len(data[split])
+    train_captions = {c for c in captions if any(c in r["instruction"] for r in data["train"][:40])}
+    for split in ("seen", "unseen"):
+        assert not any(c in r["instruction"] for r in data[split] for c in train_captions)
+    assert real_model.make_data(cfg, tmp_path) == files  # a rerun reuses the stage
