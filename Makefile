@@ -5,7 +5,7 @@ ARGS ?=
 export OMP_NUM_THREADS ?= 1
 export GRADIO_ANALYTICS_ENABLED = False
 
-.PHONY: setup demo test check bench
+.PHONY: setup demo test check
 
 setup:
 	@bash scripts/setup.sh
