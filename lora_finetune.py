@@ -23,9 +23,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         train(cfg)
-    except TrainError as e:
+    except TrainError as e:  # a user error: exit 2 with one line, as every CLI here (bad flags exit 2 in parse_args)
         print(f"lora_finetune.py: error: {e}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

@@ -4,6 +4,11 @@ Parsing is a pure function (``parse_reply``). The loop fixes the published agent
 an unparseable reply is shown to the user instead of raising; unknown tools and failing tools give
 observations; memory keeps the last N exchanges (the published trimming kept one); every
 conversation has its own memory and image folder.
+
+Hostile or broken replies cannot hang or crash a turn: parsing and image-finding are linear in the
+reply's length, the reply, each observation, the user message and the whole prompt are capped
+(``MAX_*_CHARS``; the prompt drops the oldest history first, and every cut is logged), and
+``Conversation.run`` turns every error into text that names files relative to the workspace.
 """
 
 from __future__ import annotations
@@ -19,9 +24,22 @@ from PIL import Image
 from g4t.llm.base import Backend, GenerationConfig, LLMError
 from g4t.prompts import Layout, PromptTemplate, Step, format_steps, image_history, render_agent_prompt
 from g4t.tools.registry import Toolbox
-from g4t.tools.workspace import Workspace
+from g4t.tools.workspace import Workspace, redact_paths
 
-__all__ = ["STOP", "Agent", "Conversation", "Memory", "ParsedReply", "TurnResult", "parse_reply"]
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "MAX_OBSERVATION_CHARS",
+    "MAX_PROMPT_CHARS",
+    "MAX_REPLY_CHARS",
+    "STOP",
+    "Agent",
+    "Conversation",
+    "Memory",
+    "ParsedReply",
+    "TurnResult",
+    "clip",
+    "parse_reply",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +47,37 @@ logger = logging.getLogger(__name__)
 # published stop words had a trailing space and never matched; see docs/prompts.md.)
 STOP = ["\nObservation:", "\n\tObservation:"]
 MAX_ITERATIONS_MESSAGE = "Agent stopped due to max iterations."
+NO_ANSWER = "Sorry, I could not produce an answer. Please rephrase."
 
-# The tool name is bounded (tool names are short): an unbounded lazy match made a long line of
-# repeated "Action:" quadratic to scan.
-_ACTION = re.compile(r"Action[ \t]*:[ \t]*([^\n]{0,200}?)[ \t]*\r?\n[ \t]*Action[ \t]*Input[ \t]*:[ \t]*(.*)")
-_AI = re.compile(r"(?:^|\n)[ \t]*AI\s*:[ \t]?")
-_THOUGHT = re.compile(r"^\s*(?:Thought\s*:)?\s*Do I need to use a tool\?\s*(?:Yes|No)?\s*", re.IGNORECASE)
+# Size caps (characters). A model reply of 512 new tokens is about 2,000 characters and a tool
+# observation a caption, an answer or a file name; the caps only stop runaway text (a 3.8 MB tool
+# argument echoed for 15 steps once built a 53.5 M-character prompt).
+MAX_REPLY_CHARS = 8_000
+"""Model reply kept per step; the rest is cut before parsing."""
+MAX_OBSERVATION_CHARS = 2_000
+"""Tool observation kept per step (what the model and the user see)."""
+MAX_INPUT_CHARS = 4_000
+"""User message kept per turn."""
+MAX_PROMPT_CHARS = 32_000
+"""Prompt length: over it, history goes first (oldest exchange first), then earlier steps of the turn
+are shortened, then the user message; the prompt with all 30 tools and no history is about 12 K."""
+MAX_TOOL_NAME_CHARS = 200
+"""A longer text after ``Action:`` is not a tool call."""
+
+# Every pattern is linear in the reply's length (a quadratic one froze the demo for seconds on a
+# 2,000-character reply). The tool call: the first ``Action:`` of a line (atomic: never retried at
+# later positions of the same line), the rest of that line, and an ``Action Input:`` next line.
+_ACTION = re.compile(
+    r"^(?>[^\n]*?Action[ \t]*+:)[ \t]*+([^\n]*+)\n[ \t]*+Action[ \t]*+Input[ \t]*+:[ \t]*+([^\n]*+)", re.MULTILINE
+)
+# ``AI:`` at the start of a line; split in two so that each search starts with a literal (sre scans
+# for a literal prefix fast; ``(?:^|\n)`` made it try the full pattern at every position).
+_AI_FIRST = re.compile(r"[ \t]*+AI\s*+:[ \t]?")
+_AI_LINE = re.compile(r"\n[ \t]*+AI\s*+:[ \t]?")
+_THOUGHT = re.compile(r"\s*+(?:Thought\s*+:\s*+)?Do I need to use a tool\?\s*+(?:(?:Yes|No)\s*+)?", re.IGNORECASE)
 # Where a final answer ends if the model keeps talking in the conversation format.
-_ANSWER_END = re.compile(r"\n(?:Human|New input|Observation|Thought)\s*:")
+_TURN_WORDS = ("Human", "New input", "Observation", "Thought")
+_ANSWER_END = re.compile(r"\n(?:Human|New input|Observation|Thought)\s*+:")
 
 
 @dataclass(frozen=True)
@@ -59,6 +100,12 @@ class ParsedReply:
     answer: str = ""
 
 
+def _until_next_turn(text: str) -> str:
+    """``text`` up to a line that starts another turn, stripped."""
+    end = _ANSWER_END.search(text) if any(word in text for word in _TURN_WORDS) else None
+    return (text[: end.start()] if end else text).strip()
+
+
 def parse_reply(text: str) -> ParsedReply:
     """Classify an LLM reply. Never raises.
 
@@ -66,20 +113,30 @@ def parse_reply(text: str) -> ParsedReply:
     before any ``AI:`` line; otherwise the text after the first ``AI:`` line, up to a line that
     starts another turn, is the answer. Anything else is returned as an ``unparsed`` reply whose
     answer is the text without the ``Thought:`` boilerplate, so the user still sees it.
+
+    The tool name is the rest of the line after its first ``Action:``; a line where that is longer
+    than ``MAX_TOOL_NAME_CHARS`` is not a tool call. Linear time: about 10 ms per MB of reply.
     """
-    action = _ACTION.search(text)
-    ai = _AI.search(text)
+    action = _ACTION.search(text) if "Input" in text else None  # the plain checks skip most scans
+    while action is not None and len(action.group(1).strip()) > MAX_TOOL_NAME_CHARS:
+        action = _ACTION.search(text, action.end(1) + 1)  # from the next line (the Action Input line)
+    ai = (_AI_FIRST.match(text) or _AI_LINE.search(text)) if "AI" in text else None
     if action and action.group(1).strip() and (ai is None or action.start() < ai.start()):
         tool_input = action.group(2).strip().strip('"').strip()
         return ParsedReply("tool", text, tool=action.group(1).strip().strip("\"'`"), tool_input=tool_input)
     if ai is not None:
-        answer = text[ai.end() :]
-        end = _ANSWER_END.search(answer)
-        return ParsedReply("final", text, answer=(answer[: end.start()] if end else answer).strip())
-    cleaned = _THOUGHT.sub("", text).strip()
-    end = _ANSWER_END.search(cleaned)
-    cleaned = (cleaned[: end.start()] if end else cleaned).strip()
-    return ParsedReply("unparsed", text, answer=cleaned or "Sorry, I could not produce an answer. Please rephrase.")
+        return ParsedReply("final", text, answer=_until_next_turn(text[ai.end() :]))
+    thought = _THOUGHT.match(text)
+    cleaned = _until_next_turn((text[thought.end() :] if thought else text).strip())
+    return ParsedReply("unparsed", text, answer=cleaned or NO_ANSWER)
+
+
+def clip(text: str, limit: int, what: str = "text") -> str:
+    """``text`` cut to ``limit`` characters plus a note saying how much was cut (logged)."""
+    if len(text) <= limit:
+        return text
+    logger.warning("%s of %d characters cut to %d", what, len(text), limit)
+    return f"{text[:limit]} [... {len(text) - limit} more characters cut]"
 
 
 @dataclass
@@ -114,9 +171,14 @@ class Memory:
     def clear(self) -> None:
         self.exchanges.clear()
 
-    def render(self, layout: Layout = "training") -> str:
-        """The ``{chat_history}`` text for the prompt, in the layout's wording."""
-        kept = self.exchanges[-self.keep_last_n :] if self.keep_last_n else []
+    def render(self, layout: Layout = "training", last: int | None = None) -> str:
+        """The ``{chat_history}`` text for the prompt, in the layout's wording.
+
+        Args:
+            last: keep at most this many of the kept exchanges (the prompt cap drops the oldest).
+        """
+        n = self.keep_last_n if last is None else min(last, self.keep_last_n)
+        kept = self.exchanges[-n:] if n > 0 else []
         parts = []
         for ex in kept:
             if ex.image is not None:
@@ -158,6 +220,10 @@ class Agent:
             layout, and the demo layout drifts from it in blank lines and the image line) or ``demo``.
         max_steps: tool calls per turn before giving up (langchain's default was 15).
         gen: generation settings.
+        max_reply_chars: model reply kept per step (``MAX_REPLY_CHARS``).
+        max_observation_chars: tool observation kept per step (``MAX_OBSERVATION_CHARS``).
+        max_input_chars: user message kept per turn (``MAX_INPUT_CHARS``).
+        max_prompt_chars: prompt length; longer prompts lose history first (``MAX_PROMPT_CHARS``).
     """
 
     def __init__(
@@ -168,23 +234,86 @@ class Agent:
         layout: Layout = "training",
         max_steps: int = 15,
         gen: GenerationConfig | None = None,
+        max_reply_chars: int = MAX_REPLY_CHARS,
+        max_observation_chars: int = MAX_OBSERVATION_CHARS,
+        max_input_chars: int = MAX_INPUT_CHARS,
+        max_prompt_chars: int = MAX_PROMPT_CHARS,
     ) -> None:
+        limits = dict(
+            max_steps=max_steps,
+            max_reply_chars=max_reply_chars,
+            max_observation_chars=max_observation_chars,
+            max_input_chars=max_input_chars,
+            max_prompt_chars=max_prompt_chars,
+        )
+        bad = [f"{k} must be >= 1, got {v}" for k, v in limits.items() if v < 1]
+        if bad:
+            raise ValueError("; ".join(bad))
         self.backend = backend
         self.toolbox = toolbox
         self.template = template
         self.layout = layout
         self.max_steps = max_steps
         self.gen = gen or GenerationConfig()
+        self.max_reply_chars = max_reply_chars
+        self.max_observation_chars = max_observation_chars
+        self.max_input_chars = max_input_chars
+        self.max_prompt_chars = max_prompt_chars
 
-    def build_prompt(self, memory: Memory, user_input: str, steps: list[Step]) -> str:
+    def _render(self, history: str, user_input: str, steps: list[Step]) -> str:
         prompt = render_agent_prompt(
-            self.toolbox.descriptions(),
-            memory.render(self.layout),
-            user_input,
-            format_steps(steps, self.layout),
-            self.layout,
+            self.toolbox.descriptions(), history, user_input, format_steps(steps, self.layout), self.layout
         )
         return self.template.render(prompt) if self.template else prompt
+
+    def build_prompt(self, memory: Memory, user_input: str, steps: list[Step]) -> str:
+        """The prompt for the next step, within ``max_prompt_chars`` where possible.
+
+        Over the cap, the oldest history exchanges are dropped first, then the earlier steps of this
+        turn are shortened (oldest first), then the user message; each cut is logged. A prompt whose
+        fixed part (tool list, template) alone is over the cap is sent as is, with an error logged.
+        """
+        limit = self.max_prompt_chars
+        prompt = self._render(memory.render(self.layout), user_input, steps)
+        if len(prompt) <= limit:
+            return prompt
+        full = len(prompt)
+        keep = min(memory.keep_last_n, len(memory.exchanges))
+        dropped = 0
+        while len(prompt) > limit and keep > 0:
+            keep, dropped = keep - 1, dropped + 1
+            prompt = self._render(memory.render(self.layout, last=keep), user_input, steps)
+        history = memory.render(self.layout, last=keep)
+        shortened = 0
+        steps = list(steps)
+        for i, s in enumerate(steps):
+            if len(prompt) <= limit:
+                break
+            steps[i] = Step(
+                s.tool[:100],
+                clip(s.tool_input, 200, "step input"),
+                clip(s.observation, 200, "step observation"),
+                clip(s.log, 400, "step log"),
+            )
+            shortened += 1
+            prompt = self._render(history, user_input, steps)
+        if len(prompt) > limit:
+            room = max(200, len(user_input) - (len(prompt) - limit))
+            if room < len(user_input):
+                user_input = clip(user_input, room, "user message")
+                prompt = self._render(history, user_input, steps)
+        logger.warning(
+            "prompt of %d characters over max_prompt_chars=%d: dropped %d oldest history exchanges, "
+            "shortened %d earlier steps; now %d characters",
+            full,
+            limit,
+            dropped,
+            shortened,
+            len(prompt),
+        )
+        if len(prompt) > limit:
+            logger.error("the prompt's fixed part (tools, template) is over max_prompt_chars=%d; sent as is", limit)
+        return prompt
 
     def conversation(self, root: str | Path, keep_last_n: int = 3) -> Conversation:
         """A new conversation with its own memory and image folder under ``root``."""
@@ -215,31 +344,48 @@ class Conversation:
         return path, caption
 
     def run(self, user_input: str) -> TurnResult:
-        """Answer one user message, calling tools as the model asks. Never raises."""
-        agent = self.agent
+        """Answer one user message, calling tools as the model asks.
+
+        Never raises and never names a file by its absolute server path: every error (LLM, tool,
+        file system) becomes an observation or the answer; sizes are capped (see ``Agent``).
+        """
+        user_input = clip(str(user_input), self.agent.max_input_chars, "user message")
         steps: list[Step] = []
         images: list[Path] = []
-        result = None
+        try:
+            result = self._run(user_input, steps, images)
+        except Exception as e:  # last line of defence: the contract is an answer, whatever happened
+            logger.exception("turn failed")
+            result = TurnResult(f"Sorry, something went wrong ({e.__class__.__name__}).", steps, images)
+        self.memory.add(user_input, result.answer)
+        return result
+
+    def _run(self, user_input: str, steps: list[Step], images: list[Path]) -> TurnResult:
+        agent, workspace = self.agent, self.workspace
         for _ in range(agent.max_steps):
             prompt = agent.build_prompt(self.memory, user_input, steps)
             try:
                 reply = agent.backend.generate([prompt], stop=STOP, gen=agent.gen)[0]
-            except (LLMError, OSError, RuntimeError, ValueError) as e:
+                if not isinstance(reply, str):
+                    raise TypeError(f"the backend returned {type(reply).__name__}, not text")
+            except (LLMError, OSError, RuntimeError, ValueError, TypeError, IndexError) as e:
                 logger.exception("LLM call failed")
-                result = TurnResult(f"The language model failed to answer: {e}", steps, images)
-                break
+                reason = clip(workspace.redact(str(e)) or e.__class__.__name__, 500, "LLM error")
+                return TurnResult(f"The language model failed to answer: {reason}", steps, images)
+            reply = clip(reply, agent.max_reply_chars, "model reply")
             parsed = parse_reply(reply)
             if parsed.kind != "tool":
-                result = TurnResult(parsed.answer, steps, images)
-                break
-            observation = agent.toolbox.run(parsed.tool, parsed.tool_input, self.workspace)
+                return TurnResult(workspace.relativize(parsed.answer) or NO_ANSWER, steps, images)
+            try:
+                observation = agent.toolbox.run(parsed.tool, parsed.tool_input, workspace)
+            except Exception as e:  # Toolbox.run does not raise; a tool name must not end the turn
+                logger.exception("tool %s failed", parsed.tool[:100])
+                observation = f"Error: {parsed.tool[:100]} failed ({e.__class__.__name__}: {redact_paths(str(e))})"
+            observation = clip(workspace.relativize(str(observation)), agent.max_observation_chars, "observation")
             steps.append(Step(parsed.tool, parsed.tool_input, observation, log=reply))
-            images += [p for p in self.workspace.find_images(observation) if p not in images]
-        if result is None:
-            last = f" Last observation: {steps[-1].observation}" if steps else ""
-            result = TurnResult(MAX_ITERATIONS_MESSAGE + last, steps, images, stopped=True)
-        self.memory.add(user_input, result.answer)
-        return result
+            images += [p for p in workspace.find_images(observation) if p not in images]
+        last = f" Last observation: {steps[-1].observation}" if steps else ""
+        return TurnResult(MAX_ITERATIONS_MESSAGE + last, steps, images, stopped=True)
 
     def clear(self) -> None:
         self.memory.clear()

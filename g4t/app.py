@@ -29,7 +29,7 @@ from typing import Any
 
 from PIL import Image
 
-from g4t.agent import Agent, Conversation, TurnResult
+from g4t.agent import Agent, Conversation, TurnResult, clip
 from g4t.prompts import Step
 
 __all__ = ["ChatBot", "Session", "build_demo", "launch_demo", "main"]
@@ -178,7 +178,9 @@ class ChatBot:
             path, caption = session.conversation.add_image(image)
         except Exception as e:  # an unreadable upload must not break the page
             logger.exception("image upload failed")
-            session.messages.append({"role": "assistant", "content": f"Sorry, I could not read that image ({e})."})
+            # the error may name the upload's server path (Gradio's cache): never show it
+            reason = clip(session.conversation.workspace.redact(str(e)) or e.__class__.__name__, 300, "upload error")
+            session.messages.append({"role": "assistant", "content": f"Sorry, I could not read that image ({reason})."})
             return None
         workspace = session.conversation.workspace
         session.messages.append(_image(workspace.root / path, path, role="user"))
@@ -187,19 +189,21 @@ class ChatBot:
         return path
 
     def _answer(self, session: Session, text: str) -> None:
+        workspace = session.conversation.workspace
         try:
             result = session.conversation.run(text)
+            shown = list(result.images)
+            shown += [p for p in workspace.find_images(result.answer) if p not in shown]
+            images = [(path, workspace.relative(path)) for path in shown]
         except Exception as e:  # Conversation.run does not raise; this is the last line of defence
             logger.exception("turn failed")
-            result = TurnResult(f"Sorry, something went wrong: {e.__class__.__name__}: {e}")
+            reason = clip(workspace.redact(str(e)), 300, "turn error")
+            result, images = TurnResult(f"Sorry, something went wrong: {e.__class__.__name__}: {reason}"), []
         for i, step in enumerate(result.steps, 1):
-            session.messages.append(_thought(f"Used tool {i}: {step.tool}", _step_text(step)))
+            session.messages.append(_thought(f"Used tool {i}: {step.tool[:100]}", _step_text(step)))
         session.messages.append({"role": "assistant", "content": result.answer or "(no answer)"})
-        workspace = session.conversation.workspace
-        shown = list(result.images)
-        shown += [p for p in workspace.find_images(result.answer) if p not in shown]
-        for path in shown:
-            session.messages.append(_image(path, workspace.relative(path)))
+        for path, name in images:
+            session.messages.append(_image(path, name))
 
 
 # ---------------------------------------------------------------------------------------------

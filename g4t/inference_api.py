@@ -12,22 +12,33 @@ Modes:
 Requests run ``--max_concurrency`` at a time and stop at the observation marker. A prompt that still
 fails after ``--max_retries`` is recorded in ``{save_name}_{idx}.failed.json`` and reported (its id is
 missing from the predictions, so ``--resume`` retries it); the exit status is then 1.
+
+Nothing paid for is lost: each reply is appended to ``{save_name}_{idx}.partial.jsonl`` as it arrives
+and folded into the chunk file at the end (and at the start of the next run, after a kill). SIGINT /
+SIGTERM save what is finished and exit at once with 130 / 143. A run never replaces a chunk file with
+fewer predictions (a rerun against a dead server keeps the old file and its evaluation).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 from g4t.cli import arg
-from g4t.evaluation.io import EvalInputError, atomic_write_json, chunk_path, load_annotations
+from g4t.evaluation.io import EvalInputError, atomic_write_json, chunk_path, load_annotations, load_predictions
 from g4t.inference import DEFAULT_STOP, RAW, ChunkWriter, build_prompt, join_output, load_chunk
 from g4t.llm.base import GenerationConfig
 
-__all__ = ["THOUGHT_PREFIX", "ApiInferenceConfig", "main", "run"]
+__all__ = ["THOUGHT_PREFIX", "ApiInferenceConfig", "Interrupted", "main", "run"]
 
 THOUGHT_PREFIX = "Thought: Do I need to use a tool? "
 
@@ -64,7 +75,11 @@ class ApiInferenceConfig:
     backoff_base: float = arg(1.0, help="First retry delay in seconds (doubles per retry, with jitter).")
     resume: bool = arg(False, help="Keep the predictions already in the chunk file (failed ids are retried).")
     output_format: Literal["full", "completion"] = arg("full", help="'full': instruction + completion; 'completion'.")
-    save_every: int = arg(32, help="Rewrite the chunk file after this many finished samples.")
+    save_every: int = arg(
+        32,
+        help="Also rewrite the chunk file after this many finished samples (each reply is appended to "
+        "{chunk}.partial.jsonl as it arrives, so a kill loses only the requests in flight).",
+    )
     evaluate: bool = arg(True, help="Evaluate the chunk when done (needs GT 'output' fields).")
 
     def __post_init__(self) -> None:
@@ -85,8 +100,107 @@ def _template(cfg: ApiInferenceConfig) -> str:
     return resolve_template(cfg.template or (RAW if cfg.mode == "chat" else "gpt4tools"), None)
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the finished predictions were saved before this was raised."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM (the shell convention)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _StoppablePrompts(Sequence):
+    """The prompt list handed to the backend: once ``stop`` is set, reading a prompt that has not
+    been sent yet raises, so a backend that reads prompts as it sends them sends no more."""
+
+    def __init__(self, prompts: list[str], stop: threading.Event) -> None:
+        self._prompts = prompts
+        self._stop = stop
+
+    def __len__(self) -> int:
+        return len(self._prompts)
+
+    def __getitem__(self, i):
+        if self._stop.is_set():
+            raise _Cancelled
+        return self._prompts[i]
+
+
+class _SideLog:
+    """Append-only JSONL of finished predictions beside the chunk file (``{name}_{idx}.partial.jsonl``).
+
+    Every finished reply is appended (and flushed) at once, so a kill loses at most the requests in
+    flight. The log is folded into the chunk file at the end of a run and at the start of the next one.
+    """
+
+    def __init__(self, chunk: Path) -> None:
+        self.path = chunk.with_suffix(".partial.jsonl")
+        self._f = None
+
+    def read(self) -> list[dict]:
+        if not self.path.is_file():
+            return []
+        from g4t.data.io import read_jsonl
+
+        return [r for r in read_jsonl(self.path, allow_partial_last=True) if "id" in r and "output" in r]
+
+    def append(self, record: dict) -> None:
+        if self._f is None:
+            self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open for the run)
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _fold_side_log(path: Path, order: list, log: _SideLog) -> None:
+    """Merge a side log left by an interrupted run into its chunk file (by id; the log's entries win)."""
+    leftover = log.read()
+    if not leftover:
+        log.remove()
+        return
+    writer = ChunkWriter(path, order, resume=True)
+    allowed = set(order)
+    for r in leftover:
+        if r["id"] in allowed:
+            writer.add(r["id"], r["output"])
+    writer.flush()
+    log.remove()
+    print(f"folded {len(leftover)} finished prediction(s) of an interrupted run into {path}", file=sys.stderr)
+
+
+def _existing_count(path: Path, order: list) -> int:
+    if not path.is_file():
+        return 0
+    allowed = set(order)
+    try:
+        return sum(1 for p in load_predictions(path) if p["id"] in allowed)
+    except EvalInputError:  # an unreadable file holds no usable prediction (--resume reports it instead)
+        return 0
+
+
 def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
-    """Run one chunk through the API; returns ``(done, failed)``. ``backend`` overrides the ``OpenAIBackend``."""
+    """Run one chunk through the API; returns ``(done, failed)``. ``backend`` overrides the ``OpenAIBackend``.
+
+    Every finished reply is appended to ``{chunk}.partial.jsonl`` as it arrives; the chunk file is
+    rewritten at the end (and every ``--save_every`` replies), never with fewer predictions than it
+    already holds. SIGINT / SIGTERM (when called from the main thread) save what is finished and
+    raise ``Interrupted`` within a second; the requests in flight are abandoned.
+    """
     from tqdm import tqdm
 
     from g4t.llm.openai_backend import OpenAIBackend
@@ -95,12 +209,16 @@ def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
     prefix = cfg.thought_prefix if cfg.thought_prefix is not None else template == RAW
     samples = load_annotations(cfg.ann_path, require_output=False)
     chunk = load_chunk(samples, cfg.num_chunks, cfg.chunk_idx, cfg.ann_path)
+    order = [s["id"] for s in chunk]
     path = chunk_path(cfg.save_path, cfg.save_name, cfg.chunk_idx)
+    path.parent.mkdir(parents=True, exist_ok=True)
     failed_path = path.with_suffix(".failed.json")
-    writer = ChunkWriter(path, [s["id"] for s in chunk], resume=cfg.resume)
+    log = _SideLog(path)
+    _fold_side_log(path, order, log)
+    existing = _existing_count(path, order)
+    writer = ChunkWriter(path, order, resume=cfg.resume)
     todo = [s for s in chunk if s["id"] not in writer.done]
     meta = {**asdict(cfg), "template": template, "thought_prefix": prefix}
-    atomic_write_json(path.with_suffix(".meta.json"), meta, indent=2)
     print(
         f"{len(chunk)} samples, {len(chunk) - len(todo)} already done; template {template!r} -> {path}", file=sys.stderr
     )
@@ -117,31 +235,86 @@ def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
     )
     failures: list[dict] = []
     lock = threading.Lock()
+    stop = threading.Event()
     pending = [0]
+    new = [0]
     bar = tqdm(total=len(todo), desc="api", unit="sample", file=sys.stderr)
+
+    def save() -> None:
+        """Write the chunk file unless that would replace more predictions with fewer (caller holds lock)."""
+        if len(writer.records) >= existing:
+            writer.flush()
+            atomic_write_json(path.with_suffix(".meta.json"), meta, indent=2)
+            log.remove()
+        elif new[0]:
+            log.close()
+            print(
+                f"WARNING: kept the existing {path} ({existing} predictions): this run finished only "
+                f"{len(writer.records)}. Its {new[0]} new prediction(s) stay in {log.path} and are merged "
+                "into the chunk file (by id) at the start of the next run.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"WARNING: this run finished no prediction; kept the existing {path} as it was", file=sys.stderr)
 
     def on_result(i: int, result) -> None:
         with lock:
+            if stop.is_set():
+                return  # interrupted: what was saved is final
             if result.ok:
                 text = result.text
                 if prefix and not text.lstrip().startswith("Thought:"):
                     text = THOUGHT_PREFIX + text
-                writer.add(todo[i]["id"], join_output(todo[i]["instruction"], text, cfg.output_format))
+                output = join_output(todo[i]["instruction"], text, cfg.output_format)
+                writer.add(todo[i]["id"], output)
+                log.append({"id": todo[i]["id"], "output": output})
+                new[0] += 1
                 pending[0] += 1
-                if pending[0] >= cfg.save_every:
+                if pending[0] >= cfg.save_every and len(writer.records) >= existing:
                     writer.flush()
                     pending[0] = 0
             else:
                 failures.append({"id": todo[i]["id"], "error": result.error, "attempts": result.attempts})
             bar.update(1)
 
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            backend.complete(_StoppablePrompts(prompts, stop), stop=list(DEFAULT_STOP), gen=gen, on_result=on_result)
+        except _Cancelled:
+            pass
+        except BaseException as e:  # re-raised in the calling thread
+            errors.append(e)
+
+    # The requests run in a worker thread; this thread waits in short slices so that a signal handler
+    # can run at once (a thread pool's shutdown would otherwise wait for every queued request).
     started = time.perf_counter()
-    try:
-        backend.complete(prompts, stop=list(DEFAULT_STOP), gen=gen, on_result=on_result)
-    finally:
-        with lock:
-            writer.flush()
-            bar.close()
+    worker = threading.Thread(target=work, name="api-requests", daemon=True)
+    with _signals_raise_interrupted():
+        try:
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.1)
+        except Interrupted as e:
+            stop.set()
+            with lock:
+                save()
+                bar.close()
+            if failures:
+                atomic_write_json(failed_path, failures, indent=1)
+            print(
+                f"{e}: saved the {len(writer.records)} finished prediction(s) to {path}; "
+                f"{len(todo) - new[0] - len(failures)} not done. Continue with --resume.",
+                file=sys.stderr,
+            )
+            raise
+    with lock:
+        stop.set()
+        save()
+        bar.close()
+    if errors:
+        raise errors[0]
     elapsed = time.perf_counter() - started
     if failures:
         atomic_write_json(failed_path, failures, indent=1)
@@ -160,22 +333,55 @@ def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
     return len(todo) - len(failures), len(failures)
 
 
-def main(cfg: ApiInferenceConfig) -> int:
-    """CLI entry point: inference, then evaluation of the chunk; exit 1 when samples failed."""
+@contextlib.contextmanager
+def _signals_raise_interrupted():
+    """While inside: SIGINT and SIGTERM raise ``Interrupted`` in the main thread (only the first one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = []
+
+    def handler(signum, frame):
+        if not fired:
+            fired.append(signum)
+            raise Interrupted(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _, failed = run(cfg)
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def main(cfg: ApiInferenceConfig) -> int:
+    """CLI entry point: inference, then evaluation of the chunk.
+
+    Exit status: 0 done; 1 some samples failed after retries; 2 bad input (one line); 130 / 143
+    interrupted by SIGINT / SIGTERM (finished predictions saved; the process ends at once, without
+    waiting for the requests in flight).
+    """
+    try:
+        done, failed = run(cfg)
     except (EvalInputError, ValueError) as e:
         print(f"inference_chatgpt.py: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except Interrupted as e:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(e.exit_status)  # worker threads still waiting on sockets must not delay the exit
+    except KeyboardInterrupt:  # before or after the requests: nothing unsaved
         print("interrupted; finished samples are saved, continue with --resume", file=sys.stderr)
         return 130
     if cfg.evaluate:
         from g4t.evaluation.main import EvalConfig
         from g4t.evaluation.main import main as evaluate
 
+        path = chunk_path(cfg.save_path, cfg.save_name, cfg.chunk_idx)
         if cfg.num_chunks > 1:
             print("evaluate all chunks with evaluate_result.py once every chunk is done", file=sys.stderr)
+        elif not path.is_file() or not load_predictions(path):
+            print(f"no predictions in {path}; evaluation skipped", file=sys.stderr)
         else:
             status = evaluate(EvalConfig(ann_path=cfg.ann_path, save_name=cfg.save_name, save_path=cfg.save_path))
             if status:

@@ -130,7 +130,7 @@ def test_malformed_file_through_the_cli(tiny_llama, tmp_path, capsys):
     code, err = _run(
         ["--base_model", tiny_llama, "--data_path", str(path), "--output_dir", str(tmp_path / "o")], capsys
     )
-    assert code == 1 and "record 0: field 'output' must be a string, got int" in err
+    assert code == 2 and "record 0: field 'output' must be a string, got int" in err
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA error")
@@ -138,15 +138,15 @@ def test_malformed_file_through_the_cli(tiny_llama, tmp_path, capsys):
 def test_quantised_training_needs_cuda(tiny_llama, tmp_path, capsys, flag):
     data = write(tmp_path / "d.json", 4)
     code, err = _run(["--base_model", tiny_llama, "--data_path", str(data), "--val_set_size", "0", flag], capsys)
-    assert code == 1 and f"{flag} (QLoRA / 8-bit training) needs a CUDA GPU" in err
+    assert code == 2 and f"{flag} (QLoRA / 8-bit training) needs a CUDA GPU" in err
 
 
 def test_missing_model_and_deepspeed_errors(tiny_llama, tmp_path, capsys):
     data = write(tmp_path / "d.json", 4)
     code, err = _run(["--base_model", str(tmp_path / "nope"), "--data_path", str(data), "--val_set_size", "0"], capsys)
-    assert code == 1 and "could not load the tokenizer" in err
+    assert code == 2 and "could not load the tokenizer" in err
     code, err = _run(["--base_model", tiny_llama, "--data_path", str(data), "--deepspeed", "missing.json"], capsys)
-    assert code == 1 and "config file 'missing.json' not found" in err
+    assert code == 2 and "config file 'missing.json' not found" in err
 
 
 def test_zero2_config_ships():

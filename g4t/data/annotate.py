@@ -4,7 +4,8 @@ Pipeline (seeded end to end): load replies -> optional caption override -> shuff
 parse (skips counted by reason) -> ``--filter`` dedup -> split by image (``--unseen_tools`` only on
 test images) -> conversations (condition tool first, 2-5 tools offered) -> ``--insert_alpaca``
 negatives -> records (training: a cut at every step with ``--complement``; val/test: the published
-evaluation format) -> shuffle, cap, atomic writes + a JSON report.
+evaluation format) -> shuffle, cap, then train + val + test + a JSON report written as one unit
+(all replaced or none). Replies naming any registered tool are parsed; zero records is an error.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,9 +21,9 @@ from typing import Literal
 from g4t.cli import arg, split_list
 from g4t.data.build import Sample, build_conversation, build_negative, eval_record, train_records
 from g4t.data.captions import load_captions
-from g4t.data.catalog import tool_catalog
+from g4t.data.catalog import registered_tools, tool_catalog
 from g4t.data.dedup import dedup
-from g4t.data.io import DataError, read_records, write_json_atomic
+from g4t.data.io import DataError, read_records, write_json_set
 from g4t.data.parse import EXAMPLE_IMAGE, ParseReport, parse_reply
 from g4t.data.split import SPLITS, assign_images, split_samples
 from g4t.data.teacher import published_tool_names
@@ -96,6 +98,8 @@ class AnnotateConfig:
 
 def _load_replies(path: str) -> list[dict]:
     records = read_records(path)
+    if not records:
+        raise DataError(f"{path}: holds no records; nothing written")
     for i, r in enumerate(records):
         where = f"{path}:{i + 1}" if path.endswith(".jsonl") else f"{path}: record {i}"
         for key in ("file_name", "caption", "instructions"):
@@ -143,15 +147,17 @@ def run(cfg: AnnotateConfig) -> dict:
     replies = replies[: cfg.max_num_images]
     report["images_used"] = len(replies)
 
-    names = published_tool_names() + [t for t in cfg.tools if t not in published_tool_names()]
-    from g4t.data.catalog import registered_tools
-
     registry = registered_tools()
     unknown = [t for t in cfg.unseen_tools if t not in registry]
     if unknown:
         raise ValueError(f"--unseen_tools: unknown tool(s) {unknown}; registered: {sorted(registry)}")
-    catalog = tool_catalog([n for n in names if n in registry])
+    # Offered in prompts: the published teacher tools, then --tools (and condition tools they need).
+    names = published_tool_names() + [t for t in cfg.tools if t not in published_tool_names()]
+    offered = tool_catalog([n for n in names if n in registry])
     report["tools_not_registered"] = [n for n in names if n not in registry]
+    # Parsed: every registered tool, so replies naming a tool outside the published 26 (EFE's
+    # "Edit Image Using Text") are kept without --tools.
+    catalog = {**offered, **tool_catalog([n for n in registry if n not in offered])}
     n_args = {n: t.n_args for n, t in catalog.items()}
     needs_image = {n: t.needs_image for n, t in catalog.items()}
 
@@ -164,6 +170,15 @@ def run(cfg: AnnotateConfig) -> dict:
                 Sample(inst.instruction, inst.tool, inst.args, r["caption"], r["file_name"], image_id, inst.raw)
             )
     report["parse"] = parse_report.as_dict()
+    if not samples:
+        skipped = ", ".join(f"{n} {reason}" for reason, n in parse_report.skipped.most_common()) or "none"
+        raise DataError(
+            f"{cfg.input_path}: no instruction parsed from {parse_report.lines} reply line(s) "
+            f"(skipped: {skipped}); nothing written"
+        )
+    # Tools found in the replies join the offered pool, as if named by --tools (registry order).
+    used = {s.tool for s in samples} | ({catalog[s.tool].condition for s in samples} - {None})
+    offered.update({n: catalog[n] for n in catalog if n in used and n not in offered})
 
     if cfg.filter:
         samples, dd = dedup(
@@ -178,8 +193,8 @@ def run(cfg: AnnotateConfig) -> dict:
     report["split"] = asdict(sr)
 
     unseen = set(cfg.unseen_tools)
-    seen_pool = [n for n in catalog if n not in unseen and (catalog[n].condition or "") not in unseen]
-    full_pool = list(catalog)
+    seen_pool = [n for n in offered if n not in unseen and (offered[n].condition or "") not in unseen]
+    full_pool = list(offered)
     convs = {}
     for split in SPLITS:
         pool = full_pool if split == "test" else seen_pool
@@ -200,25 +215,33 @@ def run(cfg: AnnotateConfig) -> dict:
             start += share
         report["negatives"] = n_neg
 
-    outputs = {}
     if cfg.complement:
         train = [r for c in convs["train"] for r in train_records(c, cfg.complement_mode, rng)]
     else:
         train = [_messages(c) for c in convs["train"]]
     rng.shuffle(train)
     train = train[: cfg.max_num_samples]
-    write_json_atomic(cfg.output_path, train)
-    outputs["train"] = (cfg.output_path, len(train))
+    if not train:
+        raise DataError(
+            f"{cfg.input_path}: no training record left after the split ({json.dumps(report['split'])}); nothing written"
+        )
+    files: dict[str, tuple[str, list]] = {"train": (cfg.output_path, train)}
+    stale = []
     for split, default in (("val", "_val_seen.json"), ("test", "_test_unseen.json")):
-        path = (cfg.val_path if split == "val" else cfg.test_path) or cfg.derived(default)
-        if not convs[split] and not (cfg.val_path if split == "val" else cfg.test_path):
+        explicit = cfg.val_path if split == "val" else cfg.test_path
+        path = explicit or cfg.derived(default)
+        if not convs[split] and not explicit:
+            if Path(path).exists():
+                stale.append(path)
             continue
-        records = [eval_record(c, rng.randrange(c.n_cuts), i) for i, c in enumerate(convs[split])]
-        write_json_atomic(path, records)
-        outputs[split] = (path, len(records))
-    report["outputs"] = {k: {"path": p, "records": n} for k, (p, n) in outputs.items()}
+        files[split] = (path, [eval_record(c, rng.randrange(c.n_cuts), i) for i, c in enumerate(convs[split])])
+    report["outputs"] = {k: {"path": p, "records": len(r)} for k, (p, r) in files.items()}
+    if stale:
+        report["stale_outputs"] = stale
     report["config"] = asdict(cfg)
-    write_json_atomic(cfg.report_path or cfg.derived(".report.json"), report, indent=2)
+    # One unit: train, val, test and the report are all replaced, or (on any error) none is.
+    report_path = cfg.report_path or cfg.derived(".report.json")
+    write_json_set([*((p, r, None) for p, r in files.values()), (report_path, report, 2)])
     return report
 
 
@@ -235,12 +258,15 @@ def _messages(conv) -> list[dict]:
 
 
 def main(cfg: AnnotateConfig) -> int:
-    """CLI entry: run, print a short summary; bad input exits 2 with the message."""
+    """CLI entry: run, print a short summary; bad input exits 2 with a one-line message (outputs untouched)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         report = run(cfg)
     except (DataError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"generate_annotations.py: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # cannot write an output (permissions, disk full): nothing was replaced
+        print(f"generate_annotations.py: error: {e}; no output was replaced", file=sys.stderr)
         return 2
     p = report["parse"]
     print(f"parsed {p['parsed']} of {p['lines']} lines; skipped: {json.dumps(p['skipped'])}")
@@ -251,4 +277,6 @@ def main(cfg: AnnotateConfig) -> int:
         print(f"unseen-tool samples on train/val images dropped: {report['split']['dropped_unseen']}")
     for k, v in report["outputs"].items():
         print(f"{k}: {v['records']} records -> {v['path']}")
+    for path in report.get("stale_outputs", []):
+        print(f"warning: {path} is from an earlier run (this run has no such split); left as it was")
     return 0

@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataError", "read_json", "read_jsonl", "read_records", "write_json_atomic", "write_jsonl_atomic"]
+__all__ = [
+    "DataError",
+    "read_json",
+    "read_jsonl",
+    "read_records",
+    "write_json_atomic",
+    "write_json_set",
+    "write_jsonl_atomic",
+]
 
 
 class DataError(ValueError):
     """Bad input data; the message names the file, the line or record, and the field."""
 
 
-def read_json(path: str | Path) -> Any:
-    """Load a JSON file; errors name the file, line and column."""
-    path = Path(path)
+def _check_file(path: Path) -> None:
+    """A readable regular file, or a ``DataError`` that says what it is instead."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+
+
+def read_json(path: str | Path) -> Any:
+    """Load a JSON file; errors name the file, line and column (and say "is empty" for an empty file)."""
+    path = Path(path)
+    _check_file(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            raise DataError(f"{path}: is empty (expected JSON)")
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except UnicodeDecodeError as e:
@@ -38,9 +57,11 @@ def read_jsonl(path: str | Path, allow_partial_last: bool = False) -> list[dict]
             (what a killed writer leaves behind).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    _check_file(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     lines = text.split("\n")
     out = []
     for i, line in enumerate(lines, 1):
@@ -59,9 +80,16 @@ def read_jsonl(path: str | Path, allow_partial_last: bool = False) -> list[dict]
 
 
 def read_records(path: str | Path) -> list[dict]:
-    """A list of objects from a ``.jsonl`` file or a JSON list file."""
+    """A list of objects from a ``.jsonl`` file or a JSON list file.
+
+    Raises:
+        DataError: no such file, a directory, an empty file, invalid JSON, or an item that is not an object.
+    """
     path = Path(path)
     if path.suffix == ".jsonl":
+        _check_file(path)
+        if path.stat().st_size == 0 or not path.read_bytes().strip():
+            raise DataError(f"{path}: is empty (expected one JSON object per line)")
         return read_jsonl(path)
     data = read_json(path)
     if not isinstance(data, list):
@@ -72,7 +100,10 @@ def read_records(path: str | Path) -> list[dict]:
     return data
 
 
-def _atomic_write(path: Path, write) -> None:
+def _stage(path: Path, write) -> Path:
+    """Write a temporary file next to ``path`` (fsynced, usual permissions); the caller renames it."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, cannot write a file there")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -83,9 +114,18 @@ def _atomic_write(path: Path, write) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = _stage(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -102,3 +142,51 @@ def write_jsonl_atomic(path: str | Path, records: Iterable[dict]) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
     _atomic_write(Path(path), write)
+
+
+def write_json_set(files: Sequence[tuple[str | Path, Any, int | None]]) -> None:
+    """Write several JSON files as one unit: all of them are replaced, or none is.
+
+    Every file is first written to a temporary file beside its target; only when all are written are
+    they renamed into place. If a rename fails, the files already replaced are restored from
+    hard-link backups (new files are removed), so a failure at any step leaves the old set as it was.
+
+    Args:
+        files: ``(path, data, indent)`` triples.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data, indent in files:
+            path = Path(path)
+            staged.append(
+                (path, _stage(path, lambda f, d=data, i=indent: json.dump(d, f, ensure_ascii=False, indent=i)))
+            )
+    except BaseException:
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    backups: list[tuple[Path, Path | None]] = []  # (target, backup of its old content or None if new)
+    try:
+        for path, tmp in staged:
+            backup = None
+            if path.exists():
+                backup = path.with_name(f".{path.name}.{os.getpid()}.bak")
+                backup.unlink(missing_ok=True)
+                try:
+                    os.link(path, backup)
+                except OSError:  # no hard links on this filesystem
+                    shutil.copy2(path, backup)
+            backups.append((path, backup))
+            os.replace(tmp, path)
+    except BaseException:
+        for path, backup in reversed(backups):
+            if backup is not None:
+                os.replace(backup, path)
+            else:
+                path.unlink(missing_ok=True)
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for _, backup in backups:
+        if backup is not None:
+            backup.unlink(missing_ok=True)

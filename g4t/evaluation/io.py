@@ -25,14 +25,18 @@ class EvalInputError(ValueError):
 
 
 def load_json(path: str | Path) -> Any:
-    """Parse a JSON file; a missing file or invalid JSON raises ``EvalInputError`` with line and column."""
+    """Parse a JSON file; a missing file, a directory, an empty file or invalid JSON raises ``EvalInputError``."""
     path = Path(path)
+    if path.is_dir():
+        raise EvalInputError(f"{path}: is a directory, expected a JSON file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EvalInputError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise EvalInputError(f"{path}: cannot read: {e}") from None
+    if not text.strip():
+        raise EvalInputError(f"{path}: is empty (expected a JSON list)")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

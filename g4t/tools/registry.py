@@ -10,7 +10,8 @@ them are loaded.
 Tool inputs are declared by name. ``image`` inputs are resolved inside the conversation's
 workspace and opened as RGB ``PIL.Image``; any other input is passed as a stripped string. A tool
 returns text or a ``PIL.Image`` (saved as a new PNG next to its input image); either way the
-agent sees a string observation, and any error becomes a readable observation instead of a crash.
+agent sees a string observation, and any error becomes a readable observation instead of a crash
+(naming workspace files relative to the conversation folder, never by absolute server path).
 """
 
 from __future__ import annotations
@@ -331,11 +332,12 @@ class Toolbox:
                         raise ToolError(f"{spec.name}: the {input_name} input is empty")
                     values.append(arg)
             result = self.call(spec.name, *values)
+            if isinstance(result, Image.Image):
+                return workspace.save_image(result, next_to=first_image)
+            return str(result)
         except (PathError, ToolError) as e:
-            return f"Error: {e}"
-        except Exception as e:  # a broken tool must not end the conversation
+            return f"Error: {workspace.relativize(str(e))}"
+        except Exception as e:  # a broken tool (or a full disk) must not end the conversation
             logger.exception("tool %s failed", name)
-            return f"Error: {spec.name} failed ({e.__class__.__name__}: {e})"
-        if isinstance(result, Image.Image):
-            return workspace.save_image(result, next_to=first_image)
-        return str(result)
+            # the message may carry absolute server paths (OSError filenames): name files relatively
+            return f"Error: {spec.name} failed ({e.__class__.__name__}: {workspace.redact(str(e))})"

@@ -198,7 +198,11 @@ def _load_model(cfg: LoraTrainConfig, source: str, env: DistEnv, cuda: bool, att
         if targets == ["all-linear"]:  # every linear layer but the output head (peft's shorthand, spelled out)
             head = model.get_output_embeddings()
             targets = sorted(
-                {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head}
+                {
+                    n.rsplit(".", 1)[-1]
+                    for n, m in model.named_modules()
+                    if isinstance(m, torch.nn.Linear) and m is not head
+                }
             )
         n_layers = getattr(model.config, "num_hidden_layers", None)
         if cfg.lora_layers and (not n_layers or cfg.lora_layers > n_layers):
