@@ -72,7 +72,7 @@ class RealModelConfig:
     )
     negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     n_eval: int = arg(60, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
-    curve_points: int = arg(4, help="Checkpoints kept along training, each evaluated for the learning curve.")
+    curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
     curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
     lora_r: int = arg(16, help="LoRA rank.")
@@ -287,21 +287,39 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
     return out, figures
 
 
+def _subset_sr(ann: Path, predictions: Path) -> dict:
+    """SR and tool-call SR of ``predictions`` on the records of ``ann`` (published per-sample scoring)."""
+    from g4t.evaluation.metrics import extract_prediction, score_sample
+
+    gt = {r["id"]: r for r in json.loads(ann.read_text())}
+    scores = []
+    for p in json.loads(predictions.read_text()):
+        if p["id"] in gt:
+            text, _ = extract_prediction(p["output"], gt[p["id"]]["instruction"])
+            scores.append((bool(gt[p["id"]].get("Action")), score_sample(gt[p["id"]]["output"], text).success))
+    calls = [s for tool, s in scores if tool]
+    return {"SR": sum(s for _, s in scores) / len(scores), "tool_call_SR": sum(calls) / len(calls) if calls else None}
+
+
 def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: int) -> list[dict]:
-    """SR on the first ``curve_n`` seen records at 0 samples, at every kept checkpoint and at the end."""
+    """SR on the first ``curve_n`` seen records before training, at every kept checkpoint and at the end.
+
+    The two ends reuse the zero-shot and fine-tuned predictions of the seen split; only the
+    intermediate checkpoints are run again.
+    """
     subset = work / "data" / "curve_seen.json"
     if not subset.is_file():
         _dump(subset, json.loads(seen.read_text())[: cfg.curve_n])
-    points = [(0, "none")]
-    ckpts = sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    points += [(int(p.name.split("-")[1]) * batch, str(p)) for p in ckpts]
-    final = json.loads((adapter / "training_config.json").read_text())["resolved"]["global_step"] * batch
-    if not any(n == final for n, _ in points):
-        points.append((final, str(adapter)))
-    out = []
-    for samples, lora in points:
-        f = evaluate(cfg, work, f"curve_{samples}", subset, lora)
-        out.append({"samples": samples, "SR": f["SR"], "tool_call_SR": f["tool_call_SR"]})
+    pred = work / "pred"
+    out = [{"samples": 0, **_subset_sr(subset, pred / "zero_shot_seen" / "zero_shot_seen.json")}]
+    final = json.loads((adapter / "training_config.json").read_text())["resolved"]["global_step"]
+    for ckpt in sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+        step = int(ckpt.name.split("-")[1])
+        if step < final:
+            name = f"curve_{step * batch}"
+            evaluate(cfg, work, name, subset, str(ckpt))
+            out.append({"samples": step * batch, **_subset_sr(subset, pred / name / f"{name}.json")})
+    out.append({"samples": final * batch, **_subset_sr(subset, pred / "fine_tuned_seen" / "fine_tuned_seen.json")})
     return out
 
 
