@@ -69,7 +69,10 @@ class SelectDataConfig:
     )
     n_subsets: int = arg(30, help="Label subsets (published: 30; more gives steadier labels).")
     subset_size: int = arg(0, help="Samples per label subset (0: min(budget, pool // n_subsets)).")
-    base_model: str | None = arg(None, help="Model every label subset is fine-tuned from (labels=train).")
+    base_model: str | None = arg(
+        None,
+        help="Model every label subset is fine-tuned from (labels=train): Hub id, folder, .gguf file or smollm2.",
+    )
     val_path: str | None = arg(None, help="Validation annotations with ids, for the labels (labels=train).")
     label_work_dir: str = arg("output/selection_labels", help="Subsets, models, predictions and labels.json.")
     label_train_args: str = arg(
