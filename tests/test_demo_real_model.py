@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_app_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _chat_images, _free_port, _open, _wait_images
+from test_app_browser import (
+    CHROMIUM,
+    _chat_images,
+    _free_port,
+    _open,
+    _wait_images,
+    browser,  # noqa: F401  the same headless Chromium fixture
+)
 from test_app_cli import ENV, ROOT, SCRIPT
 
 from g4t.llm.sources import PACKAGED
@@ -67,18 +74,7 @@ def real_server(tmp_path_factory):
                 proc.kill()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def test_trained_smollm2_answers_detect_the_edges_with_a_real_edge_map(real_server, browser, square_image, tmp_path):
+def test_trained_smollm2_answers_detect_the_edges_with_a_real_edge_map(real_server, browser, square_image, tmp_path):  # noqa: F811
     url, sessions, log = real_server
     square_image.save(tmp_path / "square.png")
     page = _open(browser, url)
