@@ -232,7 +232,9 @@ def build_demo(bot: ChatBot, title: str = _TITLE):
         gr.Markdown(f"# {title}\n{_INTRO}")
         # a Session, created by the first handler call of each browser session; Gradio calls
         # end_session when it drops the state (an hour after the tab closed)
-        state = gr.State(None, delete_callback=bot.end_session)
+        # (a plain function, not the bound method: Gradio deep-copies the page config on every page
+        # load, and a bound method would drag the whole bot, model weights included, into that copy)
+        state = gr.State(None, delete_callback=lambda session: bot.end_session(session))
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240):
                 image = gr.Image(

@@ -53,7 +53,7 @@ def real_server(tmp_path_factory):
     args += ["--server_port", str(port), "--image_dir", str(tmp / "sessions"), "--max_new_tokens", "96"]
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), *args], stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=ROOT
+            [sys.executable, str(SCRIPT), *args], stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=tmp
         )
         try:
             deadline = time.monotonic() + 240
@@ -88,11 +88,15 @@ def test_trained_smollm2_answers_detect_the_edges_with_a_real_edge_map(real_serv
     assert "Used tool 1: Edge Detection On Image" in chat, chat + log.read_text()[-2000:]
     (session,) = list(sessions.iterdir())
     files = sorted((session / "image").iterdir(), key=lambda p: p.stat().st_mtime)
-    assert len(files) >= 2, files  # the upload, then the tool's output
+    assert len(files) >= 2, (files, chat)  # the upload, then the tool output
     outputs = files[1:]
     edges = np.asarray(Image.open(outputs[0]).convert("L"))
-    # a real Canny map of a black square on white: thin white outlines on black, along the square's sides
-    assert edges.shape == (192, 256) and 0 < (edges > 127).mean() < 0.1
-    assert edges[48:145, 62:67].max() == 255 and edges[100, 100] == 0
+    # a real Canny map of the (resized) upload, a black square on white: thin white outlines along its sides
+    upload = np.asarray(Image.open(files[0]).convert("L"))
+    k = upload.shape[1] / 256  # the app resizes uploads (published: width 512)
+    assert edges.shape == upload.shape and 0 < (edges > 127).mean() < 0.1
+    left = int(64 * k)
+    assert edges[int(60 * k) : int(130 * k), left - 3 : left + 3].max() == 255
+    assert edges[int(96 * k), int(112 * k)] == 0 and edges[:, : left - 5].max() == 0
     assert any(src.endswith("/" + outputs[0].name) for src in _chat_images(page))
     assert re.search(r"image/\w+\.png", chat) and "Traceback" not in page.content()

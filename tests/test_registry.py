@@ -112,6 +112,15 @@ def test_run_edges_on_real_content(tmp_path, square_image):
     assert edges[:30].max() == 0 and edges[70:120, 90:140].max() == 0
 
 
+def test_image_name_followed_by_words_means_that_image(tmp_path, square_image):
+    ws = Workspace(tmp_path)
+    name = ws.save_image(square_image)
+    box = Toolbox("Image2Canny_cpu")
+    out = box.run("Edge Detection On Image", f"{name} detect the edges of this image", ws)
+    assert out.startswith("image/") and out != name and (ws.root / out).is_file()
+    assert box.run("Edge Detection On Image", "image/nope.png detect the edges", ws).startswith("Error: ")
+
+
 def test_run_crop(tmp_path, square_image):
     ws = Workspace(tmp_path)
     name = ws.save_image(square_image)

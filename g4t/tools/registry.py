@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PIL import Image
 
@@ -263,6 +264,22 @@ def _import_families() -> None:
     import g4t.tools  # noqa: F401
 
 
+def _load_image(workspace: Workspace, arg: str) -> tuple[Image.Image, Path]:
+    """The image an Action Input names. Image names never hold spaces, so an input such as
+    ``image/1a2b3c4d.png detect the edges`` (the request copied after the name, no comma: a
+    common small-model slip) means its first word when the whole text names no image."""
+    try:
+        return workspace.load_image(arg)
+    except PathError:
+        first, _, rest = arg.strip().partition(" ")
+        if rest:
+            try:
+                return workspace.load_image(first)
+            except PathError:
+                pass
+        raise
+
+
 class Toolbox:
     """The loaded tools of one process (shared by all conversations; models are loaded once).
 
@@ -324,7 +341,7 @@ class Toolbox:
             values, first_image = [], None
             for input_name, arg in zip(spec.inputs, args, strict=True):
                 if input_name == "image":
-                    image, path = workspace.load_image(arg)
+                    image, path = _load_image(workspace, arg)
                     first_image = first_image or path
                     values.append(image)
                 else:
