@@ -92,12 +92,22 @@ def test_zero_records_is_an_error_and_outputs_are_untouched(tmp_path, previous_r
     assert _snapshot(tmp_path) == before
 
 
-def test_no_training_record_after_the_split_is_an_error(tmp_path, previous_run):
+def test_evaluation_only_build_leaves_the_training_file_alone(tmp_path, previous_run):
+    one = tmp_path / "one.jsonl"
+    one.write_text(EFE.read_text().splitlines()[0] + "\n")
+    before = _snapshot(tmp_path)
+    report = run(_cfg(tmp_path, one, unseen_tools=["Edit Image Using Text"], test_ratio=0.5))
+    after = _snapshot(tmp_path)
+    assert "train" not in report["outputs"] and after["train.json"] == before["train.json"]
+    assert after["train_test_unseen.json"] != before["train_test_unseen.json"]  # the test split was rebuilt
+
+
+def test_no_record_in_any_split_is_an_error(tmp_path, previous_run):
     one = tmp_path / "one.jsonl"
     one.write_text(EFE.read_text().splitlines()[0] + "\n")
     before = _snapshot(tmp_path)
     with pytest.raises(DataError, match="no training record left after the split"):
-        run(_cfg(tmp_path, one, unseen_tools=["Edit Image Using Text"], test_ratio=0.5))
+        run(_cfg(tmp_path, one, unseen_tools=["Edit Image Using Text"]))
     assert _snapshot(tmp_path) == before
 
 

@@ -221,11 +221,13 @@ def run(cfg: AnnotateConfig) -> dict:
         train = [_messages(c) for c in convs["train"]]
     rng.shuffle(train)
     train = train[: cfg.max_num_samples]
-    if not train:
+    if not train and not (convs["val"] or convs["test"]):
         raise DataError(
             f"{cfg.input_path}: no training record left after the split ({json.dumps(report['split'])}); nothing written"
         )
-    files: dict[str, tuple[str, list]] = {"train": (cfg.output_path, train)}
+    files: dict[str, tuple[str, list]] = {"train": (cfg.output_path, train)} if train else {}
+    if not train:  # an evaluation-only build (every image went to val/test): the training file is left alone
+        logger.warning(f"no training records (every image went to val/test); {cfg.output_path} is not written")
     stale = []
     for split, default in (("val", "_val_seen.json"), ("test", "_test_unseen.json")):
         explicit = cfg.val_path if split == "val" else cfg.test_path
