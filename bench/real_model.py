@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from g4t.cli import arg, parse_args, split_list  # noqa: E402
+from g4t.evaluation.io import atomic_write_json  # noqa: E402
 
 SPLITS = ("seen", "unseen", "natural")
 METRIC_KEYS = ("SR_t", "SR_act", "SR_args", "SR", "IoU")
@@ -117,12 +118,6 @@ def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern
     return time.time() - t
 
 
-def _dump(path: Path, data) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    tmp.replace(path)
-
-
 def _uses(record: dict, tools: set[str]) -> bool:
     """Whether a record's conversation calls one of ``tools`` (remaining steps or earlier in the prompt)."""
     called = set(record.get("Action") or []) | set(re.findall(r"^Action: (.+)$", record["instruction"], re.M))
@@ -195,7 +190,7 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
         answers, min(n_answers, len(answers))
     )
     rng.shuffle(chosen)
-    _dump(out["train"], chosen)
+    atomic_write_json(out["train"], chosen)
     unseen = set(cfg.unseen_tools)
     pools = {
         "seen": json.loads((data / "train_all_val_seen.json").read_text()),
@@ -207,7 +202,7 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
         picked = rng.sample(pool, min(cfg.n_eval, len(pool)))
         for i, r in enumerate(picked):  # ids unique per file (the natural split merges two files)
             r["id"] = i
-        _dump(out[split], picked)
+        atomic_write_json(out[split], picked)
     return out
 
 
@@ -230,28 +225,37 @@ def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, lora: str) 
     )
     report = json.loads((pred / name / f"{name}_report.json").read_text())
     result = {k: report["published"][k] for k in METRIC_KEYS}
-    result.update(_tool_figures(ann, pred / name / f"{name}.json"))
+    scored = _scores(ann, pred / name / f"{name}.json")
+    result.update({k: scored[k] for k in ("tool_call_SR", "tool_choice_acc", "n_tool_calls")})
     result.update(n=n, inference_s=round(seconds, 1))
-    _dump(figures, result)
+    atomic_write_json(figures, result)
     return result
 
 
-def _tool_figures(ann: Path, predictions: Path) -> dict:
-    """Tool-call SR (SR over records whose ground truth calls a tool) and tool-choice accuracy (first action)."""
+def _scores(ann: Path, predictions: Path) -> dict:
+    """Per-sample published scoring of ``predictions`` on the records of ``ann``: SR, tool-call SR (SR over
+    records whose ground truth calls a tool) and tool-choice accuracy (first predicted action)."""
     from g4t.evaluation.metrics import extract_prediction, score_sample
 
     gt = {r["id"]: r for r in json.loads(ann.read_text())}
-    success, choice = [], []
+    success, calls, choice = [], [], []
     for p in json.loads(predictions.read_text()):
         g = gt.get(p["id"])
-        if g is None or not g.get("Action"):
+        if g is None:
             continue
         text, _ = extract_prediction(p["output"], g["instruction"])
         success.append(score_sample(g["output"], text).success)
-        first = re.search(r"Action: (.*)", text)
-        choice.append(float(bool(first) and first.group(1).strip() == g["Action"][0]))
+        if g.get("Action"):
+            calls.append(success[-1])
+            first = re.search(r"Action: (.*)", text)
+            choice.append(float(bool(first) and first.group(1).strip() == g["Action"][0]))
     mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
-    return {"tool_call_SR": mean(success), "tool_choice_acc": mean(choice), "n_tool_calls": len(success)}
+    return {
+        "SR": mean(success),
+        "tool_call_SR": mean(calls),
+        "tool_choice_acc": mean(choice),
+        "n_tool_calls": len(calls),
+    }
 
 
 def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
@@ -287,18 +291,9 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
     return out, figures
 
 
-def _subset_sr(ann: Path, predictions: Path) -> dict:
-    """SR and tool-call SR of ``predictions`` on the records of ``ann`` (published per-sample scoring)."""
-    from g4t.evaluation.metrics import extract_prediction, score_sample
-
-    gt = {r["id"]: r for r in json.loads(ann.read_text())}
-    scores = []
-    for p in json.loads(predictions.read_text()):
-        if p["id"] in gt:
-            text, _ = extract_prediction(p["output"], gt[p["id"]]["instruction"])
-            scores.append((bool(gt[p["id"]].get("Action")), score_sample(gt[p["id"]]["output"], text).success))
-    calls = [s for tool, s in scores if tool]
-    return {"SR": sum(s for _, s in scores) / len(scores), "tool_call_SR": sum(calls) / len(calls) if calls else None}
+def _curve_figures(ann: Path, predictions: Path) -> dict:
+    scored = _scores(ann, predictions)
+    return {"SR": scored["SR"], "tool_call_SR": scored["tool_call_SR"]}
 
 
 def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: int) -> list[dict]:
@@ -309,17 +304,17 @@ def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: in
     """
     subset = work / "data" / "curve_seen.json"
     if not subset.is_file():
-        _dump(subset, json.loads(seen.read_text())[: cfg.curve_n])
+        atomic_write_json(subset, json.loads(seen.read_text())[: cfg.curve_n])
     pred = work / "pred"
-    out = [{"samples": 0, **_subset_sr(subset, pred / "zero_shot_seen" / "zero_shot_seen.json")}]
+    out = [{"samples": 0, **_curve_figures(subset, pred / "zero_shot_seen" / "zero_shot_seen.json")}]
     final = json.loads((adapter / "training_config.json").read_text())["resolved"]["global_step"]
     for ckpt in sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         step = int(ckpt.name.split("-")[1])
         if step < final:
             name = f"curve_{step * batch}"
             evaluate(cfg, work, name, subset, str(ckpt))
-            out.append({"samples": step * batch, **_subset_sr(subset, pred / name / f"{name}.json")})
-    out.append({"samples": final * batch, **_subset_sr(subset, pred / "fine_tuned_seen" / "fine_tuned_seen.json")})
+            out.append({"samples": step * batch, **_curve_figures(subset, pred / name / f"{name}.json")})
+    out.append({"samples": final * batch, **_curve_figures(subset, pred / "fine_tuned_seen" / "fine_tuned_seen.json")})
     return out
 
 
@@ -400,7 +395,7 @@ def main() -> None:
     stem.with_suffix(".md").write_text(
         "# bench/real_model.py: SmolLM2-135M-Instruct, zero-shot vs fine-tuned (SR etc. in %)\n\n" + table + "\n"
     )
-    _dump(stem.with_suffix(".json"), result)
+    atomic_write_json(stem.with_suffix(".json"), result, indent=1)
     plot(result, stem.with_suffix(".png"))
     print(f"wrote {stem}.md, .json, .png")
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from g4t.cli import arg, parse_args
 from g4t.llm.base import Backend, GenerationConfig, ModelLoadError
-from g4t.precision import DTypeName
+from g4t.precision import DTYPE_HELP, DTypeName
 from g4t.prompts import CHAT_TEMPLATE, Layout, PromptTemplate, available_templates, load_template, saved_template_name
 
 __all__ = [
@@ -61,7 +61,7 @@ class DemoConfig:
     )
     dtype: DTypeName = arg(
         "auto",
-        "Weight dtype of the local LLM: auto = bf16 on GPUs that support it (else fp16) and on CPUs with AMX / AVX-512 BF16, fp32 on other CPUs; bf16|fp16|fp32 or bfloat16|float16|float32.",
+        DTYPE_HELP,
     )
     load_in_8bit: bool = arg(False, "Load the LLM in 8-bit with bitsandbytes (CUDA only; ~14 GB for 13B).")
     load_in_4bit: bool = arg(False, "Load the LLM in 4-bit NF4 with bitsandbytes (CUDA only; ~8 GB for 13B).")

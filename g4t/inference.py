@@ -36,7 +36,7 @@ from g4t.evaluation.io import (
     load_predictions,
 )
 from g4t.llm.base import GenerationConfig, LLMError, ModelLoadError
-from g4t.precision import DTypeName
+from g4t.precision import DTYPE_HELP, DTypeName
 
 if TYPE_CHECKING:
     from g4t.prompts import PromptTemplate
@@ -170,7 +170,7 @@ class InferenceConfig:
     llm_device: str = arg("auto", help="Torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:1...")
     dtype: DTypeName = arg(
         "auto",
-        help="Weight dtype of the local LLM: auto = bf16 on GPUs that support it (else fp16) and on CPUs with AMX / AVX-512 BF16, fp32 on other CPUs; bf16|fp16|fp32 or bfloat16|float16|float32.",
+        help=DTYPE_HELP,
     )
     load_8bit: bool = arg(False, help="Load the base model in 8-bit (bitsandbytes, GPU).")
     save_path: str = arg("output/eval_result", help="Root output folder.")

@@ -14,11 +14,15 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["DTypeName", "cpu_has_bf16", "dtype_label", "resolve_dtype"]
+__all__ = ["DTYPE_HELP", "DTypeName", "cpu_has_bf16", "dtype_label", "resolve_dtype"]
 
 logger = logging.getLogger(__name__)
 
 DTypeName = Literal["auto", "bf16", "fp16", "fp32", "bfloat16", "float16", "float32"]
+DTYPE_HELP = (
+    "Weight dtype of the local LLM: auto = bf16 on GPUs that support it (else fp16) and on CPUs with AMX / "
+    "AVX-512 BF16, fp32 on other CPUs; bf16|fp16|fp32 or bfloat16|float16|float32."
+)
 _CANONICAL = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 

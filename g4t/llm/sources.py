@@ -122,7 +122,8 @@ def convert_gguf(gguf_file: str | Path, cache: str | Path | None = None) -> Path
     if not gguf_file.is_file():
         raise ValueError(f"GGUF file not found: {gguf_file}")
     root = Path(cache) if cache else cache_dir()
-    target = root / "gguf" / f"{gguf_file.stem}-{_sha256(gguf_file)[:12]}"
+    digest = _sha256(gguf_file)
+    target = root / "gguf" / f"{gguf_file.stem}-{digest[:12]}"
     if (target / "config.json").is_file():
         return target
     if importlib.util.find_spec("gguf") is None:
@@ -149,7 +150,7 @@ def convert_gguf(gguf_file: str | Path, cache: str | Path | None = None) -> Path
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "SOURCE.txt").write_text(f"converted from {gguf_file} (sha256 {_sha256(gguf_file)})\n")
+        (tmp / "SOURCE.txt").write_text(f"converted from {gguf_file} (sha256 {digest})\n")
         try:
             tmp.rename(target)
         except OSError:  # another process converted it first
