@@ -23,7 +23,7 @@ from PIL import Image
 
 from g4t.llm.base import Backend, GenerationConfig, LLMError
 from g4t.prompts import Layout, PromptTemplate, Step, format_steps, image_history, render_agent_prompt
-from g4t.tools.registry import Toolbox
+from g4t.tools.registry import Observation, Toolbox
 from g4t.tools.workspace import Workspace, redact_paths
 
 __all__ = [
@@ -338,8 +338,8 @@ class Conversation:
         caption = "an uploaded image"
         if self.agent.toolbox.has_model("ImageCaptioning"):
             observation = self.agent.toolbox.run("Get Photo Description", path, self.workspace)
-            if not observation.startswith("Error:"):
-                caption = observation
+            if not observation.error:
+                caption = observation.text
         self.memory.add_image(path, caption)
         return path, caption
 
@@ -380,10 +380,11 @@ class Conversation:
                 observation = agent.toolbox.run(parsed.tool, parsed.tool_input, workspace)
             except Exception as e:  # Toolbox.run does not raise; a tool name must not end the turn
                 logger.exception("tool %s failed", parsed.tool[:100])
-                observation = f"Error: {parsed.tool[:100]} failed ({e.__class__.__name__}: {redact_paths(str(e))})"
-            observation = clip(workspace.relativize(str(observation)), agent.max_observation_chars, "observation")
-            steps.append(Step(parsed.tool, parsed.tool_input, observation, log=reply))
-            images += [p for p in workspace.find_images(observation) if p not in images]
+                text = f"Error: {parsed.tool[:100]} failed ({e.__class__.__name__}: {redact_paths(str(e))})"
+                observation = Observation(text, error=True)
+            text = clip(workspace.relativize(observation.text), agent.max_observation_chars, "observation")
+            steps.append(Step(parsed.tool, parsed.tool_input, text, log=reply))
+            images += [p for p in observation.images if p not in images]
         last = f" Last observation: {steps[-1].observation}" if steps else ""
         return TurnResult(MAX_ITERATIONS_MESSAGE + last, steps, images, stopped=True)
 

@@ -145,8 +145,8 @@ def test_conversations_are_isolated(tmp_path, toolbox, square_image):
     bob_prompt = backend.prompts[-1]
     assert alice_image not in bob_prompt and "Human: edges" not in bob_prompt
     # bob cannot reach alice's file, even by name
-    assert bob.agent.toolbox.run("Edge Detection On Image", alice_image, bob.workspace).startswith("Error: ")
-    assert bob.agent.toolbox.run("Edge Detection On Image", f"../alice/{alice_image}", bob.workspace).startswith(
+    assert bob.agent.toolbox.run("Edge Detection On Image", alice_image, bob.workspace).text.startswith("Error: ")
+    assert bob.agent.toolbox.run("Edge Detection On Image", f"../alice/{alice_image}", bob.workspace).text.startswith(
         "Error: "
     )
 

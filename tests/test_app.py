@@ -95,8 +95,8 @@ def test_sessions_are_isolated(bot, square_image):
     assert len(a_files) == 2 and not any((bot.image_root / b.id / "image").iterdir())
     # b cannot reach a's files, even by name
     name = a_files[0]
-    assert b.conversation.agent.toolbox.run(EDGE, f"image/{name}", b.conversation.workspace).startswith("Error:")
-    assert b.conversation.agent.toolbox.run(EDGE, f"../{a.id}/image/{name}", b.conversation.workspace).startswith(
+    assert b.conversation.agent.toolbox.run(EDGE, f"image/{name}", b.conversation.workspace).text.startswith("Error:")
+    assert b.conversation.agent.toolbox.run(EDGE, f"../{a.id}/image/{name}", b.conversation.workspace).text.startswith(
         "Error:"
     )
 

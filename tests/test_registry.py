@@ -92,7 +92,7 @@ def test_composites_are_built_from_their_parts(tmp_path, square_image):
         box = Toolbox("Image2Canny_cpu,CropImage_cpu")
         assert list(box.tools)[-1] == "Test Edge Crop"  # composites come after the loaded classes
         ws = Workspace(tmp_path)
-        out = box.run("Test Edge Crop", f"{ws.save_image(square_image)}, [0, 0, 100, 100]", ws)
+        out = box.run("Test Edge Crop", f"{ws.save_image(square_image)}, [0, 0, 100, 100]", ws).text
         with Image.open(ws.root / out) as im:
             assert im.size == (100, 100)
     finally:
@@ -103,7 +103,7 @@ def test_run_edges_on_real_content(tmp_path, square_image):
     ws = Workspace(tmp_path)
     name = ws.save_image(square_image)
     box = Toolbox("Image2Canny_cpu")
-    out = box.run("Edge Detection On Image", name, ws)
+    out = box.run("Edge Detection On Image", name, ws).text
     assert out.startswith("image/") and out.endswith(".png") and out != name
     edges = np.asarray(Image.open(ws.root / out))
     assert edges.shape == (192, 256, 3)
@@ -112,24 +112,35 @@ def test_run_edges_on_real_content(tmp_path, square_image):
     assert edges[:30].max() == 0 and edges[70:120, 90:140].max() == 0
 
 
+def test_observation_carries_the_images_and_the_error_flag(tmp_path, square_image):
+    ws = Workspace(tmp_path)
+    name = ws.save_image(square_image)
+    box = Toolbox("Image2Canny_cpu")
+    ok = box.run("Edge Detection On Image", name, ws)
+    assert not ok.error and ok.images == (ws.root / ok.text,) and ok.images[0].is_file()
+    assert str(ok) == ok.text
+    for bad in (box.run("Edge Detection On Image", "image/nope.png", ws), box.run("Make Coffee", "x", ws)):
+        assert bad.error and bad.images == ()
+
+
 def test_image_name_followed_by_words_means_that_image(tmp_path, square_image):
     ws = Workspace(tmp_path)
     name = ws.save_image(square_image)
     box = Toolbox("Image2Canny_cpu")
-    out = box.run("Edge Detection On Image", f"{name} detect the edges of this image", ws)
+    out = box.run("Edge Detection On Image", f"{name} detect the edges of this image", ws).text
     assert out.startswith("image/") and out != name and (ws.root / out).is_file()
-    assert box.run("Edge Detection On Image", "image/nope.png detect the edges", ws).startswith("Error: ")
+    assert box.run("Edge Detection On Image", "image/nope.png detect the edges", ws).text.startswith("Error: ")
 
 
 def test_run_crop(tmp_path, square_image):
     ws = Workspace(tmp_path)
     name = ws.save_image(square_image)
     box = Toolbox("CropImage_cpu")
-    out = box.run("Crop Image", f"{name}, [64, 48, 160, 144]", ws)
+    out = box.run("Crop Image", f"{name}, [64, 48, 160, 144]", ws).text
     with Image.open(ws.root / out) as im:
         assert im.size == (96, 96) and np.asarray(im).max() == 0  # all black: the square
-    assert box.run("Crop Image", f"{name}, [10, 10, 10, 50]", ws).startswith("Error: ")
-    assert "coordinates" in box.run("Crop Image", f"{name}, top left corner", ws)
+    assert box.run("Crop Image", f"{name}, [10, 10, 10, 50]", ws).text.startswith("Error: ")
+    assert "coordinates" in box.run("Crop Image", f"{name}, top left corner", ws).text
 
 
 @pytest.mark.parametrize(
@@ -144,12 +155,12 @@ def test_run_crop(tmp_path, square_image):
 )
 def test_hostile_arguments_become_observations(tmp_path, tool_input, needle):
     box = Toolbox("Image2Canny_cpu")
-    out = box.run("Edge Detection On Image", tool_input, Workspace(tmp_path))
+    out = box.run("Edge Detection On Image", tool_input, Workspace(tmp_path)).text
     assert out.startswith("Error: ") and needle in out
 
 
 def test_unknown_tool_observation(tmp_path):
-    assert Toolbox("Image2Canny_cpu").run("Make Coffee", "x", Workspace(tmp_path)) == (
+    assert Toolbox("Image2Canny_cpu").run("Make Coffee", "x", Workspace(tmp_path)).text == (
         "Make Coffee is not a valid tool, try another one."
     )
 
@@ -158,7 +169,7 @@ def test_model_load_failure_is_an_observation(tmp_path, square_image):
     ws = Workspace(tmp_path)
     name = ws.save_image(square_image)
     box = Toolbox("ImageCaptioning_cpu", model_ids={"ImageCaptioning": str(tmp_path / "no-such-model")})
-    out = box.run("Get Photo Description", name, ws)
+    out = box.run("Get Photo Description", name, ws).text
     assert out.startswith("Error: could not load") and "--tool_models" in out
 
 
@@ -166,6 +177,6 @@ def test_captioning_with_tiny_blip(tmp_path, tiny_blip, square_image):
     ws = Workspace(tmp_path)
     name = ws.save_image(square_image)
     box = Toolbox("ImageCaptioning_cpu", model_ids={"ImageCaptioning": tiny_blip})
-    caption = box.run("Get Photo Description", name, ws)
+    caption = box.run("Get Photo Description", name, ws).text
     assert isinstance(caption, str) and caption and not caption.startswith("Error")
     assert box.instances["ImageCaptioning"].model.__class__.__name__ == "BlipForConditionalGeneration"

@@ -38,9 +38,9 @@ def _saved(ws, obs: str) -> Image.Image:
 
 
 def test_text2image_writes_an_image_and_is_reproducible_with_a_seed(box, ws, monkeypatch):
-    first = _saved(ws, box.run("Generate Image From User Input Text", "a red car, on a road", ws))
+    first = _saved(ws, box.run("Generate Image From User Input Text", "a red car, on a road", ws).text)
     assert first.size == (64, 64)
-    again = _saved(ws, box.run("Generate Image From User Input Text", "a red car, on a road", ws))
+    again = _saved(ws, box.run("Generate Image From User Input Text", "a red car, on a road", ws).text)
     assert np.array_equal(np.asarray(first), np.asarray(again))
     inst = box.instances["Text2Image"]
     monkeypatch.setattr(inst, "seed", None)
@@ -53,7 +53,7 @@ def test_text2image_writes_an_image_and_is_reproducible_with_a_seed(box, ws, mon
 @pytest.mark.parametrize("tool_name", ["Instruct Image Using Text", "Edit Image Using Text"])
 def test_instruction_editing_keeps_the_input_size(box, ws, tool_name):
     path = ws.save_image(scene((96, 64)))
-    out = _saved(ws, box.run(tool_name, f"{path}, make it look like a painting, with bold strokes", ws))
+    out = _saved(ws, box.run(tool_name, f"{path}, make it look like a painting, with bold strokes", ws).text)
     assert out.size == (96, 64)
 
 
@@ -61,7 +61,7 @@ def test_instruction_editing_keeps_the_input_size(box, ws, tool_name):
 def test_controlnet_tools_generate_at_the_input_size(box, ws, cls):
     tool_name = box.instances[cls].spec.tools[0].name
     path = ws.save_image(scene((96, 64)))
-    out = _saved(ws, box.run(tool_name, f"{path}, a house, in winter", ws))
+    out = _saved(ws, box.run(tool_name, f"{path}, a house, in winter", ws).text)
     assert out.size == (96, 64)
 
 
@@ -133,7 +133,7 @@ def test_offload_keeps_weights_on_the_home_device(box, ws):
     try:
         assert inst.home_device == "cpu"
         path = ws.save_image(scene((64, 64)))
-        out = _saved(ws, box.run("Generate Image Condition On Canny Image", f"{path}, a cat", ws))
+        out = _saved(ws, box.run("Generate Image Condition On Canny Image", f"{path}, a cat", ws).text)
         assert out.size == (64, 64)
         assert next(inst.pipe.unet.parameters()).device.type == "cpu"
     finally:
@@ -142,8 +142,8 @@ def test_offload_keeps_weights_on_the_home_device(box, ws):
 
 def test_malformed_generation_arguments_are_observations(box, ws):
     path = ws.save_image(scene())
-    assert box.run("Instruct Image Using Text", path, ws).startswith("Error")  # no instruction
-    assert box.run("Instruct Image Using Text", f"{path},   ", ws).startswith("Error")  # empty instruction
-    assert box.run("Generate Image Condition On Depth", "/etc/passwd, a cat", ws).startswith("Error")
-    assert box.run("Generate Image Condition On Depth", "../../x.png, a cat", ws).startswith("Error")
-    assert box.run("Generate Image Condition On Depth", "image/missing.png, a cat", ws).startswith("Error")
+    assert box.run("Instruct Image Using Text", path, ws).text.startswith("Error")  # no instruction
+    assert box.run("Instruct Image Using Text", f"{path},   ", ws).text.startswith("Error")  # empty instruction
+    assert box.run("Generate Image Condition On Depth", "/etc/passwd, a cat", ws).text.startswith("Error")
+    assert box.run("Generate Image Condition On Depth", "../../x.png, a cat", ws).text.startswith("Error")
+    assert box.run("Generate Image Condition On Depth", "image/missing.png, a cat", ws).text.startswith("Error")

@@ -62,7 +62,7 @@ def test_composites_are_built_from_their_parts(box):
 )
 def test_image_to_image_tools_keep_the_input_size(box, ws, tool_name):
     path = ws.save_image(scene((96, 64)))
-    out = _saved(ws, box.run(tool_name, path, ws))
+    out = _saved(ws, box.run(tool_name, path, ws).text)
     assert out.size == (96, 64)
 
 
@@ -84,14 +84,14 @@ def test_segmentation_map_uses_the_ade20k_palette(box):
 
 def test_vqa_answers_in_text_and_keeps_commas_in_the_question(box, ws):
     path = ws.save_image(scene())
-    obs = box.run("Answer Question About The Image", f"{path}, what is red, and what is dark?", ws)
+    obs = box.run("Answer Question About The Image", f"{path}, what is red, and what is dark?", ws).text
     assert isinstance(obs, str) and not obs.startswith("Error") and not obs.endswith(".png")
 
 
 def test_text2box_draws_boxes_and_survives_commas(box, ws):
     image = scene((96, 64))
     path = ws.save_image(image)
-    out = _saved(ws, box.run("Detect the Give Object", f"{path}, a red box, a dark disc", ws))
+    out = _saved(ws, box.run("Detect the Give Object", f"{path}, a red box, a dark disc", ws).text)
     assert out.size == image.size and not np.array_equal(np.asarray(out), np.asarray(image))
     boxes, scores, labels = box.instances["Text2Box"].detect(image, "a red box")
     assert boxes.shape[1] == 4 and len(scores) == len(labels) == len(boxes) > 0
@@ -108,15 +108,15 @@ def test_sam_masks_for_boxes_have_the_image_size(box):
 def test_object_segmenting_chains_text2box_and_sam(box, ws):
     image = scene((96, 64))
     path = ws.save_image(image)
-    out = _saved(ws, box.run("Segment the given object", f"{path}, the red box", ws))
+    out = _saved(ws, box.run("Segment the given object", f"{path}, the red box", ws).text)
     assert out.size == image.size and not np.array_equal(np.asarray(out), np.asarray(image))
 
 
 def test_nothing_found_is_a_readable_observation(box, ws, monkeypatch):
     path = ws.save_image(scene())
     monkeypatch.setattr(box.instances["Text2Box"], "box_threshold", 1.1)
-    assert box.run("Segment the given object", f"{path}, a unicorn", ws) == "No a unicorn was found in the image."
-    assert box.run("Remove Something From The Photo", f"{path}, a unicorn", ws).startswith("No a unicorn")
+    assert box.run("Segment the given object", f"{path}, a unicorn", ws).text == "No a unicorn was found in the image."
+    assert box.run("Remove Something From The Photo", f"{path}, a unicorn", ws).text.startswith("No a unicorn")
 
 
 @pytest.fixture
@@ -149,10 +149,12 @@ def test_remove_and_replace_change_only_the_dilated_mask(box, ws, one_box):
     image = scene((128, 64))
     path = ws.save_image(image)
     one_box(image, "the red box")
-    removed = _saved(ws, box.run("Remove Something From The Photo", f"{path}, the red box", ws))
+    removed = _saved(ws, box.run("Remove Something From The Photo", f"{path}, the red box", ws).text)
     assert removed.size == image.size
     _outside_unchanged(box, image, removed, "the red box", box.instances["ImageEditing"].mask_dilation)
-    replaced = _saved(ws, box.run("Replace Something From The Photo", f"{path}, the red box, a green, tall tree", ws))
+    replaced = _saved(
+        ws, box.run("Replace Something From The Photo", f"{path}, the red box, a green, tall tree", ws).text
+    )
     _outside_unchanged(box, image, replaced, "the red box, a green", box.instances["ImageEditing"].mask_dilation)
 
 
@@ -160,7 +162,7 @@ def test_fine_grained_edit_leaves_pixels_outside_the_object_unchanged(box, ws, o
     image = scene((96, 64))
     path = ws.save_image(image)
     one_box(image, "the red box")
-    out = _saved(ws, box.run("Edit the Given Object", f"{path}, the red box, make it blue", ws))
+    out = _saved(ws, box.run("Edit the Given Object", f"{path}, the red box, make it blue", ws).text)
     assert out.size == image.size
     _outside_unchanged(box, image, out, "the red box", box.instances["ObjectEditing"].mask_dilation)
     assert not np.array_equal(np.asarray(out), np.asarray(image))  # the object itself was edited
@@ -177,18 +179,18 @@ def test_canny_edges_follow_the_picture_edges(box, square_image):
 
 def test_crop_uses_pixel_coordinates(box, ws, square_image):
     path = ws.save_image(square_image)
-    out = _saved(ws, box.run("Crop Image", f"{path}, [64, 48, 160, 144]", ws))
+    out = _saved(ws, box.run("Crop Image", f"{path}, [64, 48, 160, 144]", ws).text)
     assert out.size == (96, 96) and np.asarray(out).max() == 0
-    assert box.run("Crop Image", f"{path}, [1, 2, three]", ws).startswith("Error")
+    assert box.run("Crop Image", f"{path}, [1, 2, three]", ws).text.startswith("Error")
 
 
 def test_ocr_reads_a_rendered_sentence(box, ws):
     image = Image.new("RGB", (640, 120), "white")
     ImageDraw.Draw(image).text((20, 30), "Hello Visual Chat 2024", fill="black", font=ImageFont.load_default(size=40))
     path = ws.save_image(image)
-    assert box.run("Text Detection On Image", path, ws) == "Hello Visual Chat 2024"
+    assert box.run("Text Detection On Image", path, ws).text == "Hello Visual Chat 2024"
     blank = ws.save_image(Image.new("RGB", (64, 64), "white"))
-    assert box.run("Text Detection On Image", blank, ws) == "No text was found in the image."
+    assert box.run("Text Detection On Image", blank, ws).text == "No text was found in the image."
 
 
 @pytest.mark.parametrize(
@@ -212,5 +214,5 @@ def test_hostile_and_malformed_arguments_give_error_observations(box, ws, tool_n
     path = ws.save_image(scene())
     text = ws.root / "image" / "note.png"
     text.write_text("not an image")
-    obs = box.run(tool_name, tool_input.format(path=path, text="image/note.png"), ws)
+    obs = box.run(tool_name, tool_input.format(path=path, text="image/note.png"), ws).text
     assert obs.startswith("Error"), obs

@@ -9,9 +9,11 @@ them are loaded.
 
 Tool inputs are declared by name. ``image`` inputs are resolved inside the conversation's
 workspace and opened as RGB ``PIL.Image``; any other input is passed as a stripped string. A tool
-returns text or a ``PIL.Image`` (saved as a new PNG next to its input image); either way the
-agent sees a string observation, and any error becomes a readable observation instead of a crash
-(naming workspace files relative to the conversation folder, never by absolute server path).
+returns text or a ``PIL.Image`` (saved as a new PNG next to its input image). ``Toolbox.run``
+returns an ``Observation``: the text the LLM reads (an image result is named by its workspace-relative
+file name), the image files the call produced, and whether it failed. Any error becomes a readable
+observation instead of a crash (naming workspace files relative to the conversation folder, never
+by absolute server path).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "MODELS",
     "TOOLS",
     "ModelSpec",
+    "Observation",
     "ToolError",
     "ToolModel",
     "ToolSpec",
@@ -48,6 +51,25 @@ logger = logging.getLogger(__name__)
 
 class ToolError(RuntimeError):
     """A tool could not do its job; the message is shown to the LLM as the observation."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one tool call gave back.
+
+    Attributes:
+        text: what the LLM reads after ``Observation:`` (an image result is its workspace-relative
+            file name, an error starts with ``Error:`` or names the unknown tool).
+        images: absolute paths of the image files the call wrote (inside the workspace).
+        error: True when the call failed (unknown tool, bad input, tool error).
+    """
+
+    text: str
+    images: tuple[Path, ...] = ()
+    error: bool = False
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -325,12 +347,12 @@ class Toolbox:
             dep.ensure_loaded()
         return getattr(inst, spec.method)(*args)
 
-    def run(self, tool_name: str, tool_input: str, workspace: Workspace) -> str:
-        """Run a tool on an Action Input string; always returns an observation string."""
+    def run(self, tool_name: str, tool_input: str, workspace: Workspace) -> Observation:
+        """Run a tool on an Action Input string; never raises (every failure is an error observation)."""
         name = tool_name.strip()
         spec = self.tools.get(name)
         if spec is None:
-            return f"{name} is not a valid tool, try another one."
+            return Observation(f"{name} is not a valid tool, try another one.", error=True)
         try:
             args = split_args(tool_input, len(spec.inputs))
             if len(args) != len(spec.inputs):
@@ -350,11 +372,14 @@ class Toolbox:
                     values.append(arg)
             result = self.call(spec.name, *values)
             if isinstance(result, Image.Image):
-                return workspace.save_image(result, next_to=first_image)
-            return str(result)
+                saved = workspace.save_image(result, next_to=first_image)
+                return Observation(saved, images=(workspace.resolve(saved),))
+            return Observation(str(result))
         except (PathError, ToolError) as e:
-            return f"Error: {workspace.relativize(str(e))}"
+            return Observation(f"Error: {workspace.relativize(str(e))}", error=True)
         except Exception as e:  # a broken tool (or a full disk) must not end the conversation
             logger.exception("tool %s failed", name)
             # the message may carry absolute server paths (OSError filenames): name files relatively
-            return f"Error: {spec.name} failed ({e.__class__.__name__}: {workspace.redact(str(e))})"
+            return Observation(
+                f"Error: {spec.name} failed ({e.__class__.__name__}: {workspace.redact(str(e))})", error=True
+            )
