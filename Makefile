@@ -13,8 +13,10 @@ setup:
 demo: setup
 	$(PY) gpt4tools.py $(ARGS)
 
-test: setup
+test:
+	@DEV=1 bash scripts/setup.sh
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/pytest -q $(ARGS)
 
-check: setup
+check:
+	@DEV=1 bash scripts/setup.sh
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -33,10 +33,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from g4t.cli import arg, parse_args
 
-from g4t.cli import arg, parse_args  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

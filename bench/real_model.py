@@ -36,11 +36,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from g4t.cli import arg, parse_args, split_list
+from g4t.evaluation.io import atomic_write_json
 
-from g4t.cli import arg, parse_args, split_list  # noqa: E402
-from g4t.evaluation.io import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SPLITS = ("seen", "unseen", "natural")
 METRIC_KEYS = ("SR_t", "SR_act", "SR_args", "SR", "IoU")

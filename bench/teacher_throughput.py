@@ -17,11 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from g4t.data.collect import CollectConfig, collect  # noqa: E402
-from g4t.data.io import read_jsonl  # noqa: E402
-from g4t.data.teacher import teacher_prompt  # noqa: E402
+from g4t.data.collect import CollectConfig, collect
+from g4t.data.io import read_jsonl
+from g4t.data.teacher import teacher_prompt
 
 
 class _ServerProcess:

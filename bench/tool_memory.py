@@ -21,14 +21,11 @@ their parameter counts (tiny models do not have the real size proportions).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from g4t.tiny_vision import CONTROLNET_CLASSES as CONTROLNETS  # noqa: E402
+from g4t.tiny_vision import CONTROLNET_CLASSES as CONTROLNETS
 
 # Parameter counts of the real checkpoints (diffusers / transformers classes, SD 1.5 family).
 REAL = {

@@ -31,12 +31,9 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 WORDS = (
     "the a dog cat man woman red blue green sofa table window street car tree sky picture photo image small large "

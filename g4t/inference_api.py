@@ -21,10 +21,8 @@ fewer predictions (a rerun against a dead server keeps the old file and its eval
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -36,6 +34,7 @@ from typing import Literal
 from g4t.cli import arg
 from g4t.evaluation.io import EvalInputError, atomic_write_json, chunk_path, load_annotations, load_predictions
 from g4t.inference import DEFAULT_STOP, RAW, ChunkWriter, build_prompt, join_output, load_chunk
+from g4t.interrupts import Interrupted, signals_raise_interrupted
 from g4t.llm.base import GenerationConfig
 
 __all__ = ["THOUGHT_PREFIX", "ApiInferenceConfig", "Interrupted", "main", "run"]
@@ -98,18 +97,6 @@ def _template(cfg: ApiInferenceConfig) -> str:
     from g4t.inference import resolve_template
 
     return resolve_template(cfg.template or (RAW if cfg.mode == "chat" else "gpt4tools"), None)
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; the finished predictions were saved before this was raised."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM (the shell convention)
 
 
 class _Cancelled(Exception):
@@ -291,7 +278,7 @@ def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
     # can run at once (a thread pool's shutdown would otherwise wait for every queued request).
     started = time.perf_counter()
     worker = threading.Thread(target=work, name="api-requests", daemon=True)
-    with _signals_raise_interrupted():
+    with signals_raise_interrupted():
         try:
             worker.start()
             while worker.is_alive():
@@ -331,27 +318,6 @@ def run(cfg: ApiInferenceConfig, backend=None) -> tuple[int, int]:
         file=sys.stderr,
     )
     return len(todo) - len(failures), len(failures)
-
-
-@contextlib.contextmanager
-def _signals_raise_interrupted():
-    """While inside: SIGINT and SIGTERM raise ``Interrupted`` in the main thread (only the first one)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired = []
-
-    def handler(signum, frame):
-        if not fired:
-            fired.append(signum)
-            raise Interrupted(signum)
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 def main(cfg: ApiInferenceConfig) -> int:

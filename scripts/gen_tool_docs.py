@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from g4t.tools.docs import render_tools_markdown  # noqa: E402
+from g4t.tools.docs import render_tools_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
 

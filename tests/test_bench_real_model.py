@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-
-import real_model  # noqa: E402
-
-from g4t.cli import parse_args  # noqa: E402
+from bench import real_model
+from g4t.cli import parse_args
 
 
 def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path):
