@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 
 from g4t.cli import parse_args
+from g4t.data.io import DataError
+from g4t.interrupts import Interrupted
 from g4t.train.config import LoraTrainConfig, TrainError
 
 
@@ -23,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         train(cfg)
-    except TrainError as e:  # a user error: exit 2 with one line, as every CLI here (bad flags exit 2 in parse_args)
+    except (TrainError, DataError) as e:  # a user error: exit 2 with one line, as every CLI here (and parse_args)
         print(f"lora_finetune.py: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # during training a checkpoint was saved first (see g4t.train.trainer)
+        print(f"lora_finetune.py: interrupted ({e}); rerun the same command to resume", file=sys.stderr)
+        return e.exit_status  # 130 for Ctrl-C, 143 for SIGTERM
     return 0
 
 

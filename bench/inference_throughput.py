@@ -1,32 +1,35 @@
-"""Throughput of batch inference: published approach (one ``generate`` per sample) vs the batched path.
+"""Which batch decoder for ``inference.py``: the custom greedy path vs batched ``model.generate`` vs transformers'
+continuous batching, on a real model with prompts in the published val layout.
 
-Builds 100+ prompts in the published val format (training prompt with 2-5 tool descriptions from the
-registry, an image line and a request, wrapped in the ``gpt4tools`` template) and a ~30M-parameter
-random-weight Llama (``g4t.tiny.build_llama``), then times, in one run and with the same threads and
-decoding settings (greedy, ``max_new_tokens``):
+Builds ``--num_samples`` prompts in the published val format (training prompt with 2-5 tool descriptions from
+the registry, an image line and a request, wrapped in the ``gpt4tools`` template), loads ``--base_model``
+(default: the packaged SmolLM2-135M-Instruct) and times, in one run, with the same threads and greedy settings:
 
-* published: ``model.generate`` on one prompt at a time, in annotation order, as the published
-  ``inference.py`` does (greedy, ``max_new_tokens``, no stopping criteria besides EOS; the completion
-  is then cut at the stop string);
-* batched: ``g4t.llm.hf.HFBackend`` (longest first, shared-prefix KV reuse, per-prompt prefill into a
-  slot cache, batched decoding, stop strings checked in Python, ``--batch_size`` rows per batch).
+* ``fast_greedy``: ``g4t.llm.fast_greedy.FastGreedy`` (shared-prefix KV reuse, per-prompt prefill into a slot
+  cache, batched decoding with a matmul attention, stop strings checked in Python, finished rows dropped);
+* ``generate``: ``model.generate`` on left-padded batches, longest first, with ``stop_strings``;
+* ``continuous``: ``model.generate_batch`` (transformers' continuous batching, paged cache with prefix block
+  sharing). It has no stop strings: it decodes to EOS or ``--max_new_tokens`` and the text is cut afterwards.
 
-It prints samples/s of both, the ratio, and the agreement rate of the completions (a random model
-never emits EOS or the stop string, so every sample decodes ``max_new_tokens`` tokens both ways).
-``--max_new_tokens`` defaults to 512, the published default: a random model never stops, so that is
-what the published script spends per sample. ``--threads`` applies to both paths.
+All three decode greedily, so the completions cut at the stop string must be identical; the bench checks it.
+Figures (seconds, samples/s, ratios to ``generate``, agreement) go to ``--out`` (JSON, written after every
+path; a rerun with the same settings reuses the paths already measured unless ``--fresh``).
 
-    OMP_NUM_THREADS=2 python bench/inference_throughput.py --num_samples 104 --batch_size 52 --max_new_tokens 512
+    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 nice -n 5 python bench/inference_throughput.py --threads 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
+
+PATHS = ("fast_greedy", "generate", "continuous")
+STOP = ["\nObservation:"]
 
 
 def build_prompts(n: int, seed: int = 0) -> list[str]:
@@ -50,86 +53,112 @@ def build_prompts(n: int, seed: int = 0) -> list[str]:
     return prompts
 
 
+def _continuous(model, tokenizer, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """``model.generate_batch`` with a paged cache sized for these prompts (not from the free memory)."""
+    from transformers import GenerationConfig
+    from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+    from g4t.llm.base import truncate_at_stop
+
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    page = 256
+    blocks = sum(math.ceil((len(ids) + max_new_tokens) / page) for ids in encoded) + 4
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    cb = ContinuousBatchingConfig(page_size=page, num_blocks=blocks, max_batch_tokens=2048)
+    out = model.generate_batch(encoded, generation_config=config, continuous_batching_config=cb, warmup=False)
+    results = list(out.values())
+    if len(results) != len(prompts) or any(r.error for r in results):
+        raise RuntimeError(f"continuous batching returned {len(results)} of {len(prompts)} results or errors")
+    return [truncate_at_stop(tokenizer.decode(r.generated_tokens, skip_special_tokens=True), STOP) for r in results]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--num_samples", type=int, default=104)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--max_new_tokens", type=int, default=512, help="published default: 512")
+    parser.add_argument("--base_model", default="smollm2", help="Hub id, folder, .gguf file or smollm2 (packaged)")
+    parser.add_argument("--num_samples", type=int, default=8)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--max_new_tokens", type=int, default=64, help="published default: 512")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
-    parser.add_argument("--model_dir", default=None, help="reuse a model built earlier (default: a temp folder)")
-    parser.add_argument(
-        "--base_model",
-        default=None,
-        help="a real model instead of the random one: Hub id, folder, .gguf file or smollm2 (packaged SmolLM2)",
-    )
-    parser.add_argument("--dtype", default="fp32", help="weights dtype of both paths (auto, bf16, fp32)")
+    parser.add_argument("--dtype", default="fp32", help="weights dtype of every path (auto, bf16, fp32)")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {','.join(PATHS)}")
+    parser.add_argument("--out", default="bench/results/inference_throughput.json")
+    parser.add_argument("--fresh", action="store_true", help="measure every path again")
     args = parser.parse_args()
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    unknown = sorted(set(paths) - set(PATHS))
+    if unknown:
+        parser.error(f"--paths: unknown {', '.join(unknown)}; choose from {', '.join(PATHS)}")
 
     import torch
 
     torch.set_num_threads(args.threads)
+    from g4t.data.io import atomic_write_json
     from g4t.llm.base import GenerationConfig
+    from g4t.llm.fast_greedy import FastGreedy
     from g4t.llm.hf import HFBackend, load_model
-    from g4t.tiny import build_llama
 
-    if args.base_model:
-        source = args.base_model
-    else:
-        model_dir = Path(args.model_dir or tempfile.mkdtemp(prefix="g4t_bench_"))
-        if not (model_dir / "config.json").is_file():
-            build_llama(model_dir, hidden_size=512, num_layers=8, num_heads=8, num_kv_heads=4)
-        source = str(model_dir)
-    model, tokenizer = load_model(source, dtype=args.dtype)
-    params = sum(p.numel() for p in model.parameters())
+    model, tokenizer = load_model(args.base_model, dtype=args.dtype)
     prompts = build_prompts(args.num_samples)
     lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
-    stop = ["\nObservation:"]
-    print(
-        f"model {params / 1e6:.1f}M params, {args.threads} thread(s); {len(prompts)} prompts of "
-        f"{min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}); greedy, "
-        f"max_new_tokens={args.max_new_tokens}, batch_size={args.batch_size}",
-        flush=True,
-    )
+    settings = {
+        "base_model": args.base_model,
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "device": "cpu",
+        "threads": args.threads,
+        "num_samples": len(prompts),
+        "prompt_tokens": {"min": min(lengths), "max": max(lengths), "mean": round(sum(lengths) / len(lengths))},
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "stop": STOP,
+    }
+    out = Path(args.out)
+    record = json.loads(out.read_text()) if out.is_file() and not args.fresh else {}
+    if record.get("settings") != settings:
+        record = {"settings": settings, "paths": {}}
+    print(f"{settings}", flush=True)
 
-    # Published approach: one model.generate call per sample (inference.py of GPT4Tools), same settings.
-    from g4t.llm.base import truncate_at_stop
-
-    def published_one(prompt: str) -> str:
-        ids = tokenizer(prompt, return_tensors="pt")
+    backend = HFBackend(model, tokenizer, batch_size=args.batch_size)
+    fast = FastGreedy(model, tokenizer)
+    run = {
+        "fast_greedy": lambda ps, g: fast.generate(ps, STOP, g, args.batch_size),
+        "generate": lambda ps, g: backend._generate_hf(ps, STOP, g),
+        "continuous": lambda ps, g: _continuous(model, tokenizer, ps, g.max_new_tokens),
+    }
+    for name in paths:
+        if name in record["paths"]:
+            print(f"{name}: reusing {record['paths'][name]['seconds']} s from {out}")
+            continue
         with torch.inference_mode():
-            out = model.generate(
-                **ids,
-                max_new_tokens=gen.max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        return truncate_at_stop(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True), stop)
+            run[name](["Hi.", "Hello there."], GenerationConfig(max_new_tokens=2))  # one-time setup, not timed
+            t0, c0 = time.perf_counter(), time.process_time()
+            texts = run[name](prompts, gen)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        record["paths"][name] = {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                                 "samples_per_s": round(len(prompts) / seconds, 4), "outputs": texts}  # fmt: skip
+        print(f"{name}: {len(prompts) / seconds:.3f} samples/s ({seconds:.1f} s wall, {cpu:.1f} s CPU)", flush=True)
+        atomic_write_json(out, record, indent=1)
 
-    t0 = time.perf_counter()
-    from tqdm import tqdm
-
-    published = [published_one(p) for p in tqdm(prompts, desc="published, one generate per sample")]
-    t_pub = time.perf_counter() - t0
-    print(f"published (one generate per sample): {len(prompts) / t_pub:.3f} samples/s ({t_pub:.1f}s)", flush=True)
-
-    batched_backend = HFBackend(model, tokenizer, batch_size=args.batch_size)
-    t0 = time.perf_counter()
-    batched = batched_backend.generate(prompts, stop=stop, gen=gen)
-    t_new = time.perf_counter() - t0
-    print(f"batched (HFBackend, batch {args.batch_size}): {len(prompts) / t_new:.3f} samples/s ({t_new:.1f}s)")
-
-    agree = sum(a == b for a, b in zip(published, batched, strict=True))
-    print(f"speed-up: {t_pub / t_new:.2f}x")
-    print(f"agreement: {agree}/{len(prompts)} = {100 * agree / len(prompts):.1f}% identical completions")
-    for i, (a, b) in enumerate(zip(published, batched, strict=True)):
-        if a != b:
-            j = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-            print(f"  sample {i}: first difference at character {j}: {a[j : j + 20]!r} vs {b[j : j + 20]!r}")
+    measured = record["paths"]
+    if "generate" in measured:
+        base = measured["generate"]
+        summary = {}
+        for name, r in measured.items():
+            agree = sum(a == b for a, b in zip(r["outputs"], base["outputs"], strict=True))
+            summary[name] = {"speedup_vs_generate": round(base["seconds"] / r["seconds"], 2),
+                             "cpu_speedup_vs_generate": round(base["cpu_seconds"] / r["cpu_seconds"], 2),
+                             "identical_to_generate": f"{agree}/{len(prompts)}"}  # fmt: skip
+            print(f"{name}: {summary[name]['speedup_vs_generate']:.2f}x generate (wall), "
+                  f"{summary[name]['cpu_speedup_vs_generate']:.2f}x (CPU time), "
+                  f"{agree}/{len(prompts)} completions identical")  # fmt: skip
+        record["summary"] = summary
+        atomic_write_json(out, record, indent=1)
 
 
 if __name__ == "__main__":

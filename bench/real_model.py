@@ -37,7 +37,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from g4t.cli import arg, parse_args, split_list
-from g4t.evaluation.io import atomic_write_json
+from g4t.data.io import atomic_write_json
+from g4t.train.config import CONFIG_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -274,7 +275,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         cmd += ["--seed", str(cfg.seed)]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
-    saved = json.loads((out / "training_config.json").read_text())["resolved"]
+    saved = json.loads((out / CONFIG_FILE).read_text())["resolved"]
     tokens = saved["train"]["tokens"]
     runtime = saved.get("train_runtime_s") or 0.0
     figures = {
@@ -306,7 +307,7 @@ def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: in
         atomic_write_json(subset, json.loads(seen.read_text())[: cfg.curve_n])
     pred = work / "pred"
     out = [{"samples": 0, **_curve_figures(subset, pred / "zero_shot_seen" / "zero_shot_seen.json")}]
-    final = json.loads((adapter / "training_config.json").read_text())["resolved"]["global_step"]
+    final = json.loads((adapter / CONFIG_FILE).read_text())["resolved"]["global_step"]
     for ckpt in sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         step = int(ckpt.name.split("-")[1])
         if step < final:

@@ -9,20 +9,25 @@ Hostile or broken replies cannot hang or crash a turn: parsing and image-finding
 reply's length, the reply, each observation, the user message and the whole prompt are capped
 (``MAX_*_CHARS``; the prompt drops the oldest history first, and every cut is logged), and
 ``Conversation.run`` turns every error into text that names files relative to the workspace.
+
+``Conversation.run_stream`` is the same turn as a stream of events (the reply of the current step as
+the model writes it, each finished tool call, the result); ``run`` consumes it. Closing the stream
+stops the model (the backend's stream is closed) and the turn is remembered as stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image
-
-from g4t.llm.base import Backend, GenerationConfig, LLMError
+from g4t.llm.base import Backend, GenerationConfig, LLMError, stream_text
 from g4t.prompts import Layout, PromptTemplate, Step, format_steps, image_history, render_agent_prompt
+from g4t.tools.images import ImageSource
 from g4t.tools.registry import Observation, Toolbox
 from g4t.tools.workspace import Workspace, redact_paths
 
@@ -34,8 +39,13 @@ __all__ = [
     "STOP",
     "Agent",
     "Conversation",
+    "STOPPED_ANSWER",
     "Memory",
     "ParsedReply",
+    "ReplyDelta",
+    "StepDone",
+    "TurnDone",
+    "TurnEvent",
     "TurnResult",
     "clip",
     "parse_reply",
@@ -48,6 +58,8 @@ logger = logging.getLogger(__name__)
 STOP = ["\nObservation:", "\n\tObservation:"]
 MAX_ITERATIONS_MESSAGE = "Agent stopped due to max iterations."
 NO_ANSWER = "Sorry, I could not produce an answer. Please rephrase."
+STOPPED_ANSWER = "(stopped before answering)"
+"""What memory keeps as the answer of a turn whose stream was closed (Stop, time limit)."""
 
 # Size caps (characters). A model reply of 512 new tokens is about 2,000 characters and a tool
 # observation a caption, an answer or a file name; the caps only stop runaway text (a 3.8 MB tool
@@ -208,6 +220,32 @@ class TurnResult:
     stopped: bool = False
 
 
+@dataclass(frozen=True)
+class ReplyDelta:
+    """The model is writing the reply of step ``step`` (0-based); ``text`` is the reply so far."""
+
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class StepDone:
+    """A tool call finished: ``step`` holds its observation, ``images`` the workspace images it made."""
+
+    step: Step
+    images: list[Path]
+
+
+@dataclass(frozen=True)
+class TurnDone:
+    """The turn is over (the last event of ``run_stream``)."""
+
+    result: TurnResult
+
+
+TurnEvent = ReplyDelta | StepDone | TurnDone
+
+
 class Agent:
     """Shared, stateless part of the agent: LLM, tools and prompt settings.
 
@@ -328,11 +366,17 @@ class Conversation:
         self.workspace = workspace
         self.memory = memory
 
-    def add_image(self, image: Image.Image) -> tuple[str, str]:
+    def add_image(self, image: ImageSource) -> tuple[str, str]:
         """Save an upload (resized, PNG, uuid name), caption it if a captioner is loaded, remember it.
+
+        Args:
+            image: a file path (e.g. the web server's temporary upload), the file's bytes, or a PIL image.
 
         Returns:
             ``(relative path, caption)``.
+
+        Raises:
+            ImageError: the upload is not a usable image (the message says why; nothing is saved).
         """
         path = self.workspace.save_upload(image)
         caption = "an uploaded image"
@@ -344,35 +388,68 @@ class Conversation:
         return path, caption
 
     def run(self, user_input: str) -> TurnResult:
-        """Answer one user message, calling tools as the model asks.
+        """Answer one user message, calling tools as the model asks (``run_stream`` to the end).
 
         Never raises and never names a file by its absolute server path: every error (LLM, tool,
         file system) becomes an observation or the answer; sizes are capped (see ``Agent``).
+        """
+        for event in self.run_stream(user_input):
+            if isinstance(event, TurnDone):
+                return event.result
+        raise AssertionError("run_stream ended without a result")  # pragma: no cover - run_stream always ends so
+
+    def run_stream(self, user_input: str) -> Iterator[TurnEvent]:
+        """Answer one user message as a stream of events: ``ReplyDelta`` while the model writes (the
+        backend's ``stream`` when it has one, else one delta per step), ``StepDone`` after each tool
+        call, and a final ``TurnDone`` with the ``TurnResult``.
+
+        The guarantees of ``run`` hold (it is built on this). Closing the generator before
+        ``TurnDone`` (Stop, a time limit) closes the model's stream, so generation stops, and memory
+        keeps the message with ``STOPPED_ANSWER``.
         """
         user_input = clip(str(user_input), self.agent.max_input_chars, "user message")
         steps: list[Step] = []
         images: list[Path] = []
         try:
-            result = self._run(user_input, steps, images)
+            result = yield from self._steps(user_input, steps, images)
+        except GeneratorExit:
+            self.memory.add(user_input, STOPPED_ANSWER)
+            raise
         except Exception as e:  # last line of defence: the contract is an answer, whatever happened
             logger.exception("turn failed")
             result = TurnResult(f"Sorry, something went wrong ({e.__class__.__name__}).", steps, images)
         self.memory.add(user_input, result.answer)
-        return result
+        yield TurnDone(result)
 
-    def _run(self, user_input: str, steps: list[Step], images: list[Path]) -> TurnResult:
+    def _reply(self, step: int, prompt: str) -> Generator[ReplyDelta, None, str]:
+        """Stream the model's reply for one step; returns it, capped at ``max_reply_chars``."""
+        agent = self.agent
+        reply = ""
+        with closing(stream_text(agent.backend, prompt, STOP, agent.gen)) as deltas:
+            for delta in deltas:
+                if not isinstance(delta, str):
+                    raise TypeError(f"the backend returned {type(delta).__name__}, not text")
+                reply += delta
+                if len(reply) > agent.max_reply_chars:
+                    break  # closing() stops the model: the rest would be cut anyway
+                yield ReplyDelta(step, reply)
+        return clip(reply, agent.max_reply_chars, "model reply")
+
+    def _steps(self, user_input: str, steps: list[Step], images: list[Path]) -> Generator[TurnEvent, None, TurnResult]:
+        """The ReAct loop with live events; returns the result. A subclass with a loop of its own
+        overrides this, or ``_run`` when its loop has nothing to show before the end (the result's
+        steps are then shown at once, as ``ToolCallingConversation`` does)."""
+        if type(self)._run is not Conversation._run:
+            return self._run(user_input, steps, images)
         agent, workspace = self.agent, self.workspace
-        for _ in range(agent.max_steps):
+        for index in range(agent.max_steps):
             prompt = agent.build_prompt(self.memory, user_input, steps)
             try:
-                reply = agent.backend.generate([prompt], stop=STOP, gen=agent.gen)[0]
-                if not isinstance(reply, str):
-                    raise TypeError(f"the backend returned {type(reply).__name__}, not text")
+                reply = yield from self._reply(index, prompt)
             except (LLMError, OSError, RuntimeError, ValueError, TypeError, IndexError) as e:
                 logger.exception("LLM call failed")
                 reason = clip(workspace.redact(str(e)) or e.__class__.__name__, 500, "LLM error")
                 return TurnResult(f"The language model failed to answer: {reason}", steps, images)
-            reply = clip(reply, agent.max_reply_chars, "model reply")
             parsed = parse_reply(reply)
             if parsed.kind != "tool":
                 return TurnResult(workspace.relativize(parsed.answer) or NO_ANSWER, steps, images)
@@ -384,9 +461,15 @@ class Conversation:
                 observation = Observation(text, error=True)
             text = clip(workspace.relativize(observation.text), agent.max_observation_chars, "observation")
             steps.append(Step(parsed.tool, parsed.tool_input, text, log=reply))
-            images += [p for p in observation.images if p not in images]
+            new = [p for p in observation.images if p not in images]
+            images += new
+            yield StepDone(steps[-1], new)
         last = f" Last observation: {steps[-1].observation}" if steps else ""
         return TurnResult(MAX_ITERATIONS_MESSAGE + last, steps, images, stopped=True)
+
+    def _run(self, user_input: str, steps: list[Step], images: list[Path]) -> TurnResult:
+        """A turn in one call, for subclasses whose loop shows no events (see ``_steps``)."""
+        raise NotImplementedError
 
     def clear(self) -> None:
         self.memory.clear()

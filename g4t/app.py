@@ -2,14 +2,14 @@
 
 Three layers, so that each can be tested on its own:
 
-* ``ChatBot`` -- plain Python, no gradio. ``run_image`` / ``run_text`` / ``clear`` take a
-  ``Session`` (or None) and plain values and return ``(session, messages)``, where ``messages`` is
-  the chat as a list of dicts in the Chatbot "messages" format (``role``, ``content``, optional
-  ``metadata``). Each browser session owns a ``Conversation``: its own memory and its own image
-  folder ``<image_root>/<session id>/image/``. Errors become chat messages, never tracebacks.
+* ``ChatBot`` (``g4t.chat``, no gradio): sessions, uploads, turns streamed with a time limit, Stop,
+  Clear; plain data in, plain data out.
 * ``build_demo(bot) -> gr.Blocks`` -- the page: chat with inline images, an image box, a text box
-  (Enter and the Submit button run the same handler), Clear, per-session ``gr.State``. The
-  reasoning steps of each answer are collapsed "thought" messages (``metadata.title``).
+  (Enter and the Submit button run the same handler), Stop, Clear, per-session ``gr.State``. The
+  handlers are generators run in Gradio's worker threads: the chat updates as the model writes (the
+  current step's reasoning in a pending "Used tool" thought, then the answer), and Stop cancels the
+  turn. Images are shown by URL, copied once into Gradio's upload folder, so a turn sends only text
+  and its cost does not grow with the number of images in the chat.
 * ``launch_demo`` / ``main`` -- queue for concurrent users and serve; ``main`` also loads the model
   and exits with status 2 and a clear message (no traceback) when it cannot be loaded.
 
@@ -22,21 +22,14 @@ import logging
 import shutil
 import sys
 import threading
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from urllib.parse import quote
 
-from PIL import Image
-
-from g4t.agent import Agent, Conversation, TurnResult, clip
-from g4t.prompts import Step
+from g4t.chat import ChatBot, Message, Session
 
 __all__ = ["ChatBot", "Session", "build_demo", "launch_demo", "main"]
 
 logger = logging.getLogger(__name__)
-
-Message = dict[str, Any]  # one Chatbot message: {"role", "content", "metadata"?}
 
 _TITLE = "GPT4Tools"
 _INTRO = (
@@ -45,203 +38,131 @@ _INTRO = (
 )
 
 
-@dataclass
-class Session:
-    """One browser session: its conversation (memory + image folder) and the messages on screen.
-
-    Attributes:
-        id: random hex id, also the name of the session's folder.
-        conversation: the agent conversation (own memory and workspace).
-        messages: the chat shown in the page, in the Chatbot messages format.
-    """
-
-    id: str
-    conversation: Conversation
-    messages: list[Message] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
-def _thought(title: str, text: str) -> Message:
-    """A collapsed assistant message (Chatbot renders ``metadata.title`` as a closed accordion)."""
-    return {"role": "assistant", "content": text, "metadata": {"title": title, "status": "done"}}
-
-
-def _image(path: Path, alt: str, role: str = "assistant") -> Message:
-    return {"role": role, "content": {"path": str(path), "alt_text": alt}}
-
-
-def _fence(text: str) -> str:
-    """Show model / tool text verbatim (no markdown interpretation) inside a thought."""
-    return "```text\n" + text.replace("```", "'''").strip("\n") + "\n```"
-
-
-def _step_text(step: Step) -> str:
-    return _fence(
-        f"Thought: Do I need to use a tool? Yes\nAction: {step.tool}\nAction Input: {step.tool_input}\n"
-        f"Observation: {step.observation}"
-    )
-
-
-class ChatBot:
-    """The demo's logic without the UI: sessions, uploads, turns, clearing.
+class ImageShelf:
+    """The images the sessions show, by URL: each is copied once into ``root/<session public id>/``
+    (a folder Gradio serves), so the chat carries a short markdown link instead of a file that
+    Gradio would hash and the API client download again on every turn.
 
     Args:
-        agent: the shared agent (LLM, tools, prompt settings).
-        image_root: output root; each session writes only under ``image_root/<session id>/``.
-        keep_last_n: exchanges of history each conversation keeps in the prompt.
-        keep_files: keep a session's folder when the session ends (default: delete it).
+        root: a folder served by Gradio (its upload folder); the session folders are never exposed.
+        url_prefix: what comes before the file's path in a URL (relative to the page).
     """
 
-    def __init__(self, agent: Agent, image_root: str | Path, keep_last_n: int = 3, keep_files: bool = False) -> None:
-        self.agent = agent
-        self.image_root = Path(image_root).resolve()
-        self.keep_last_n = keep_last_n
-        self.keep_files = keep_files
+    def __init__(self, root: str | Path, url_prefix: str = "gradio_api/file=") -> None:
+        self.root = Path(root).resolve()
+        self.url_prefix = url_prefix
+        self._urls: dict[str, dict[str, str]] = {}  # session public id -> {image path: URL}
+        self._lock = threading.Lock()
 
-    # -- sessions ---------------------------------------------------------------------------------
-    def new_session(self) -> Session:
-        """A session with a fresh id, memory and folder (created on first use, not at import)."""
-        session_id = uuid.uuid4().hex
-        return Session(session_id, self.agent.conversation(self.image_root / session_id, self.keep_last_n))
+    def display(self, session: Session, messages: list[Message]) -> list[Message]:
+        """``messages`` with every image message turned into a markdown image link."""
+        return [self._shown(session, m) if isinstance(m.get("content"), dict) else m for m in messages]
 
-    def _session(self, session: Session | None) -> Session:
-        return session if isinstance(session, Session) else self.new_session()
+    def _shown(self, session: Session, message: Message) -> Message:
+        content = message["content"]
+        path = content.get("path")
+        if not path:
+            return message
+        with self._lock:
+            urls = self._urls.setdefault(session.public_id, {})
+            url = urls.get(path)
+            if url is None:
+                folder = self.root / session.public_id
+                folder.mkdir(parents=True, exist_ok=True)
+                copy = folder / Path(path).name
+                try:
+                    shutil.copyfile(path, copy)
+                except OSError as e:
+                    logger.warning("cannot show image %s: %s", Path(path).name, e.strerror or e)
+                    return {**message, "content": f"(image {content.get('alt_text') or Path(path).name} unavailable)"}
+                url = urls[path] = self.url_prefix + quote(str(copy))
+        alt = str(content.get("alt_text") or Path(path).name).replace("]", ")").replace("[", "(")
+        return {**message, "content": f"![{alt}]({url})"}
 
-    # -- handlers (plain data in, plain data out) ---------------------------------------------
-    def run_image(self, session: Session | None, image: Image.Image | str | Path) -> tuple[Session, list[Message]]:
-        """Add an uploaded image (PIL image or file path) to the conversation and the chat.
-
-        Returns:
-            ``(session, messages)``.
-        """
-        session = self._session(session)
-        with session.lock:
-            self._add_image(session, image)
-        return session, session.messages
-
-    def run_text(self, session: Session | None, text: str) -> tuple[Session, list[Message]]:
-        """Answer one user message; the reasoning steps are added as collapsed thoughts and the
-        images produced by tools are shown inline after the answer."""
-        session = self._session(session)
-        text = (text or "").strip()
-        if not text:
-            return session, session.messages
-        with session.lock:
-            session.messages.append({"role": "user", "content": text})
-            self._answer(session, text)
-        return session, session.messages
-
-    def submit(
-        self, session: Session | None, text: str, image: Image.Image | str | Path | None = None
-    ) -> tuple[Session, list[Message]]:
-        """What Enter and the Submit button do: add the image (if any), then answer the text (if any).
-
-        As in the published demo, a message sent together with an image is prefixed with the image's
-        file name, so the model knows which image the request is about.
-        """
-        session = self._session(session)
-        text = (text or "").strip()
-        with session.lock:
-            path = self._add_image(session, image) if image is not None else None
-            if text:
-                session.messages.append({"role": "user", "content": text})
-                prompt = f"{path} {text}" if path and path not in text else text
-                self._answer(session, prompt)
-        return session, session.messages
-
-    def clear(self, session: Session | None) -> tuple[Session, list[Message]]:
-        """Forget the conversation (memory and chat); the session keeps its id and folder."""
-        session = self._session(session)
-        with session.lock:
-            session.conversation.clear()
-            session.messages = []
-        return session, session.messages
-
-    def end_session(self, session: Session | None) -> None:
-        """Called when Gradio drops a session (an hour after its tab closed): delete its folder.
-
-        Nothing is deleted with ``keep_files``, and only a folder directly under ``image_root``.
-        """
-        if self.keep_files or not isinstance(session, Session):
+    def forget(self, session: Session | None) -> None:
+        """Delete the copies of an ended session."""
+        if not isinstance(session, Session):
             return
-        folder = (self.image_root / session.id).resolve()
-        if folder.parent == self.image_root and folder.is_dir():
+        with self._lock:
+            self._urls.pop(session.public_id, None)
+        folder = (self.root / session.public_id).resolve()
+        if folder.parent == self.root and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
-            logger.info("deleted the folder of ended session %s", session.id[:8])
-
-    # -- internals --------------------------------------------------------------------------------
-    def _add_image(self, session: Session, image: Image.Image | str | Path) -> str | None:
-        try:
-            if not isinstance(image, Image.Image):
-                with Image.open(image) as opened:
-                    image = opened.copy()
-            path, caption = session.conversation.add_image(image)
-        except Exception as e:  # an unreadable upload must not break the page
-            logger.exception("image upload failed")
-            # the error may name the upload's server path (Gradio's cache): never show it
-            reason = clip(session.conversation.workspace.redact(str(e)) or e.__class__.__name__, 300, "upload error")
-            session.messages.append({"role": "assistant", "content": f"Sorry, I could not read that image ({reason})."})
-            return None
-        workspace = session.conversation.workspace
-        session.messages.append(_image(workspace.root / path, path, role="user"))
-        session.messages.append(_thought(f"Received {path}", f"Saved as `{path}`. Description: {caption}"))
-        session.messages.append({"role": "assistant", "content": "Received."})
-        return path
-
-    def _answer(self, session: Session, text: str) -> None:
-        workspace = session.conversation.workspace
-        try:
-            result = session.conversation.run(text)
-            shown = list(result.images)
-            shown += [p for p in workspace.find_images(result.answer) if p not in shown]
-            images = [(path, workspace.relative(path)) for path in shown]
-        except Exception as e:  # Conversation.run does not raise; this is the last line of defence
-            logger.exception("turn failed")
-            reason = clip(workspace.redact(str(e)), 300, "turn error")
-            result, images = TurnResult(f"Sorry, something went wrong: {e.__class__.__name__}: {reason}"), []
-        for i, step in enumerate(result.steps, 1):
-            session.messages.append(_thought(f"Used tool {i}: {step.tool[:100]}", _step_text(step)))
-        session.messages.append({"role": "assistant", "content": result.answer or "(no answer)"})
-        for path, name in images:
-            session.messages.append(_image(path, name))
 
 
-# ---------------------------------------------------------------------------------------------
-# Gradio
-# ---------------------------------------------------------------------------------------------
+def _image_box(gr):
+    """An image input that hands the upload's file path to the app unopened.
+
+    ``gr.Image`` opens every upload with PIL before the handler runs, so an empty, damaged or non-image
+    file failed inside Gradio with a generic "Error" toast; the app decodes uploads itself
+    (``Workspace.save_upload``) and shows its own message in the chat.
+    """
+
+    class ImageUpload(gr.Image):
+        is_template = True  # rendered by the frontend's Image component
+
+        def preprocess(self, payload):
+            return None if payload is None else payload.path
+
+    return ImageUpload
 
 
-def build_demo(bot: ChatBot, title: str = _TITLE):
+def build_demo(bot: ChatBot, title: str = _TITLE, shelf: ImageShelf | None = None):
     """The page for ``bot`` as a ``gr.Blocks`` (not launched).
 
     Args:
-        bot: the chat logic.
+        bot: the chat logic. Its ``upload_root`` is set to Gradio's upload folder if unset (a failed
+            upload is deleted there).
         title: page title and heading.
+        shelf: where shown images are copied (default: a ``g4t`` folder in Gradio's upload folder).
     """
     import gradio as gr
+    from gradio.utils import get_upload_folder
+
+    uploads = Path(get_upload_folder()).resolve()
+    if bot.upload_root is None:
+        bot.upload_root = uploads
+    shelf = shelf or ImageShelf(uploads / "g4t")
 
     def on_submit(session, text, image):
-        session, messages = bot.submit(session, text, image)
-        return session, list(messages), "", None
+        first = True
+        for session, messages in bot.submit_stream(session, text, image):
+            cleared = ("", None) if first else (gr.skip(), gr.skip())  # the user may type the next message
+            first = False
+            yield session, shelf.display(session, messages), *cleared
+
+    def on_stop(session):
+        session, messages = bot.stop(session)
+        return session, shelf.display(session, messages)
 
     def on_clear(session):
         session, messages = bot.clear(session)
-        return session, list(messages), "", None
+        return session, messages, "", None
+
+    def on_end(session):  # Gradio calls it when it drops a session (an hour after its tab closed)
+        bot.end_session(session)
+        shelf.forget(session)
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\n{_INTRO}")
-        # a Session, created by the first handler call of each browser session; Gradio calls
-        # end_session when it drops the state (an hour after the tab closed)
-        # (a plain function, not the bound method: Gradio deep-copies the page config on every page
+        # a Session, created by the first handler call of each browser session
+        # (a plain function, not a bound method: Gradio deep-copies the page config on every page
         # load, and a bound method would drag the whole bot, model weights included, into that copy)
-        state = gr.State(None, delete_callback=lambda session: bot.end_session(session))
+        state = gr.State(None, delete_callback=lambda session: on_end(session))
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240):
-                image = gr.Image(
-                    type="pil", sources=["upload", "clipboard"], label="Image", height=260, elem_id="g4t-image"
+                image = _image_box(gr)(
+                    type="filepath",
+                    image_mode=None,
+                    sources=["upload", "clipboard"],
+                    label="Image",
+                    height=260,
+                    elem_id="g4t-image",
                 )
                 submit = gr.Button("Submit", variant="primary", elem_id="g4t-submit")
-                clear = gr.Button("Clear", elem_id="g4t-clear")
+                with gr.Row():
+                    stop = gr.Button("Stop", variant="stop", elem_id="g4t-stop")
+                    clear = gr.Button("Clear", elem_id="g4t-clear")
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     label=title,
@@ -259,12 +180,18 @@ def build_demo(bot: ChatBot, title: str = _TITLE):
                     elem_id="g4t-text",
                     autofocus=True,
                 )
-        io = dict(fn=on_submit, inputs=[state, text, image], outputs=[state, chatbot, text, image])
-        # Enter (the published demo crashed here) and the button run the same handler; the API
-        # (gradio_client) exposes it once, as /submit(text, image), and Clear as /clear().
-        text.submit(**io, api_name="submit")
-        submit.click(**io, api_visibility="undocumented")
-        clear_io = dict(fn=on_clear, inputs=[state], outputs=[state, chatbot, text, image])
+        # Enter (the published demo crashed here) and the button run the same handler, in one
+        # concurrency group (``--concurrency_limit`` turns at once); the API (gradio_client) exposes it
+        # once, as /submit(text, image), Stop as /stop() and Clear as /clear().
+        io = dict(
+            fn=on_submit, inputs=[state, text, image], outputs=[state, chatbot, text, image], concurrency_id="turn"
+        )
+        turns = [
+            text.submit(**io, api_name="submit"),
+            submit.click(**io, api_visibility="undocumented"),
+        ]
+        stop.click(on_stop, inputs=[state], outputs=[state, chatbot], cancels=turns, api_name="stop")
+        clear_io = dict(fn=on_clear, inputs=[state], outputs=[state, chatbot, text, image], cancels=turns)
         clear.click(**clear_io, api_name="clear")
         chatbot.clear(**clear_io, api_visibility="undocumented")  # the chat's own trash icon
     return demo
@@ -279,7 +206,7 @@ def launch_demo(
     concurrency_limit: int = 1,
     prevent_thread_lock: bool = False,
 ):
-    """Queue (concurrent users wait their turn) and serve ``demo``; the session folders are served.
+    """Queue (concurrent users wait their turn) and serve ``demo``.
 
     Returns:
         what ``gr.Blocks.launch`` returns (``(app, local_url, share_url)``).
@@ -290,7 +217,6 @@ def launch_demo(
         server_name=server_name,
         server_port=server_port,
         share=share,
-        allowed_paths=[str(bot.image_root)],
         prevent_thread_lock=prevent_thread_lock,
         ssr_mode=False,
         footer_links=[],
@@ -311,7 +237,13 @@ def main(cfg) -> None:
     except (ModelLoadError, ImportError, ValueError) as e:
         print(f"gpt4tools.py: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    bot = ChatBot(agent, cfg.image_dir, keep_last_n=cfg.keep_last_n, keep_files=cfg.keep_session_files)
+    bot = ChatBot(
+        agent,
+        cfg.image_dir,
+        keep_last_n=cfg.keep_last_n,
+        keep_files=cfg.keep_session_files,
+        turn_timeout=cfg.turn_timeout,
+    )
     logger.info("Tools: %s", ", ".join(agent.toolbox.tools) or "none")
     launch_demo(
         build_demo(bot),

@@ -12,18 +12,14 @@ No gradio here: importing this module is cheap, so ``gpt4tools.py --help`` answe
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
-import re
-import typing
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
-from g4t.cli import arg, parse_args
-from g4t.llm.base import Backend, GenerationConfig, ModelLoadError
-from g4t.precision import DTYPE_HELP, DTypeName
+from g4t.cli import arg, group, parse_args
+from g4t.llm.base import Backend, GenerationConfig
 from g4t.prompts import CHAT_TEMPLATE, Layout, PromptTemplate, available_templates, load_template, saved_template_name
+from g4t.settings import ModelLoading, OpenAIConnection
 
 __all__ = [
     "DEFAULT_BASE_MODEL",
@@ -46,38 +42,14 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class DemoConfig:
-    """Flags of ``gpt4tools.py`` (generation settings live in ``gen``; see ``GenerationConfig``)."""
+    """Flags of ``gpt4tools.py``: the demo's own, plus the shared settings groups ``model`` (local LLM),
+    ``openai`` (an OpenAI-compatible server, used when ``--openai_model`` or ``--openai_base_url`` is set)
+    and ``gen`` (decoding); see ``g4t.settings``."""
 
-    # ---- the LLM -----------------------------------------------------------------------------
-    base_model: str = arg(
-        DEFAULT_BASE_MODEL,
-        "Base LLM: Hugging Face id, local directory, .gguf file, or smollm2 (packaged SmolLM2-135M-Instruct).",
-    )
-    lora_model: str = arg(
-        DEFAULT_LORA_MODEL, "peft LoRA adapter (id or local directory) attached to the base model; 'none' for none."
-    )
-    llm_device: str = arg(
-        "auto", "Device of the local LLM: auto (cuda:0 when a GPU is visible, else cpu), cpu, cuda, cuda:N, mps."
-    )
-    dtype: DTypeName = arg(
-        "auto",
-        DTYPE_HELP,
-    )
-    load_in_8bit: bool = arg(False, "Load the LLM in 8-bit with bitsandbytes (CUDA only; ~14 GB for 13B).")
-    load_in_4bit: bool = arg(False, "Load the LLM in 4-bit NF4 with bitsandbytes (CUDA only; ~8 GB for 13B).")
-    merge_lora: bool = arg(False, "Merge the LoRA into the weights (faster generation; not with 8/4-bit).")
-    # ---- or an OpenAI-compatible server instead of a local model -----------------------------
-    openai_base_url: str | None = arg(
-        None,
-        "Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama: e.g. http://localhost:8000/v1). "
-        "Setting this or --openai_model uses the server instead of a local model; the key is read from OPENAI_API_KEY.",
-    )
-    openai_model: str | None = arg(
-        None, "Model name on the OpenAI-compatible server (e.g. gpt-4o-mini, the vLLM served model or LoRA name)."
-    )
-    openai_mode: Literal["chat", "completions"] = arg(
-        "chat", "chat: send the prompt as one user message; completions: raw prompt (for a served GPT4Tools LoRA)."
-    )
+    # ---- the LLM: a local model (--base_model ...) or an OpenAI-compatible server (--openai_model ...) --
+    model: ModelLoading = group(lambda: ModelLoading(base_model=DEFAULT_BASE_MODEL, lora_model=DEFAULT_LORA_MODEL))
+    openai: OpenAIConnection = group(lambda: OpenAIConnection(max_retries=2))  # a person waits: retry less
+    gen: GenerationConfig = group(GenerationConfig)
     # ---- prompt ------------------------------------------------------------------------------
     template: str = arg(
         "auto",
@@ -114,10 +86,29 @@ class DemoConfig:
     image_dir: str = arg(
         "demo_outputs", "Output root: every browser session gets its own <image_dir>/<session id>/image/ folder."
     )
+    max_image_pixels: int | None = arg(
+        None,
+        "Largest image accepted (width x height, checked before decoding) for uploads and tool inputs; "
+        "default: the G4T_MAX_IMAGE_PIXELS environment variable, else 25000000.",
+    )
+    turn_timeout: float = arg(
+        300.0,
+        "Seconds one message may take (upload, model and tools) before it is stopped with a readable answer; 0 = no "
+        "limit. The model stops at its next token; a tool already running finishes in the background.",
+    )
     keep_session_files: bool = arg(
         False,
         "Keep a browser session's folder after the session ends; otherwise it is deleted an hour after its tab closes.",
     )
+    # ---- MCP server: the --load tools for any MCP client, no LLM loaded (docs/mcp.md) ------------
+    mcp: bool = arg(
+        False, "Serve the --load tools over the Model Context Protocol instead of the web demo (no LLM is loaded)."
+    )
+    mcp_transport: Literal["stdio", "streamable-http"] = arg(
+        "stdio", "MCP transport: stdio (the client starts this process) or streamable-http (http://HOST:PORT/mcp)."
+    )
+    mcp_host: str = arg("127.0.0.1", "Address of the streamable-HTTP MCP server.")
+    mcp_port: int = arg(8765, "Port of the streamable-HTTP MCP server.")
     # ---- server ------------------------------------------------------------------------------
     server_name: str = arg("127.0.0.1", "Address to serve on; 0.0.0.0 to accept remote users.")
     server_port: int = arg(8888, "Port to serve on.")
@@ -125,7 +116,6 @@ class DemoConfig:
     concurrency_limit: int = arg(
         1, "Requests processed at once (one model answers one at a time; raise it for an OpenAI-compatible server)."
     )
-    gen: GenerationConfig = dataclasses.field(default_factory=GenerationConfig, init=False)
 
     def __post_init__(self) -> None:
         from g4t.tools.registry import parse_load, parse_tool_models
@@ -140,76 +130,43 @@ class DemoConfig:
             problems.append(
                 f"--template: unknown {self.template!r}; use auto, none or {', '.join(available_templates())}"
             )
-        if self.template == CHAT_TEMPLATE and self.use_openai and self.openai_mode == "completions":
+        if self.template == CHAT_TEMPLATE and self.use_openai and self.openai.openai_mode == "completions":
             problems.append(
                 "--template chat needs the model's tokenizer; in OpenAI completions mode use --openai_mode chat "
                 "(the server applies the chat template) or a template from templates/"
             )
-        if self.openai_base_url and not self.openai_model:
-            problems.append("--openai_base_url needs --openai_model (the model name the server serves)")
-        if self.load_in_8bit and self.load_in_4bit:
-            problems.append("choose at most one of --load_in_8bit and --load_in_4bit")
+        if self.openai.protocol == "tools" and not self.use_openai:
+            problems.append(
+                "--protocol tools needs an OpenAI-compatible chat server (--openai_model, --openai_base_url)"
+            )
         if self.max_steps < 1:
             problems.append(f"--max_steps must be >= 1, got {self.max_steps}")
         if self.keep_last_n < 0:
             problems.append(f"--keep_last_n must be >= 0, got {self.keep_last_n}")
+        if self.max_image_pixels is not None and self.max_image_pixels < 1:
+            problems.append(f"--max_image_pixels must be >= 1, got {self.max_image_pixels}")
+        if self.turn_timeout < 0:
+            problems.append(f"--turn_timeout must be >= 0 seconds (0 = no limit), got {self.turn_timeout}")
         if self.concurrency_limit < 1:
             problems.append(f"--concurrency_limit must be >= 1, got {self.concurrency_limit}")
         if not 0 <= self.server_port <= 65535:
             problems.append(f"--server_port must be in 0..65535, got {self.server_port}")
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.llm_device):
-            problems.append(f"--llm_device: use auto, cpu, cuda, cuda:N or mps, got {self.llm_device!r}")
+        if not 0 <= self.mcp_port <= 65535:
+            problems.append(f"--mcp_port must be in 0..65535, got {self.mcp_port}")
         if problems:
             raise ValueError("; ".join(problems))
 
     @property
     def use_openai(self) -> bool:
         """True when the LLM is an OpenAI-compatible server rather than a local model."""
-        return bool(self.openai_base_url or self.openai_model)
-
-
-def _attribute_docs(cls: type) -> dict[str, str]:
-    """``{field: text}`` from the ``Attributes:`` section of a Google-style class docstring."""
-    docs: dict[str, str] = {}
-    current = None
-    in_section = False
-    for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
-        if line.strip() == "Attributes:":
-            in_section = True
-            continue
-        if not in_section:
-            continue
-        if line and not line.startswith(" "):  # next section
-            break
-        m = re.match(r"^ {4}(\w+)\s*:\s*(.*)$", line)
-        if m:
-            current = m[1]
-            docs[current] = m[2].strip()
-        elif current and line.strip():
-            docs[current] += " " + line.strip()
-    return docs
-
-
-def _documented(cls: type) -> type:
-    """A subclass of dataclass ``cls`` whose fields carry CLI help taken from its docstring."""
-    docs = _attribute_docs(cls)
-    hints = typing.get_type_hints(cls)
-    fields = [
-        (f.name, hints[f.name], dataclasses.field(default=f.default, metadata={"help": docs.get(f.name, "")}))
-        for f in dataclasses.fields(cls)
-    ]
-    return dataclasses.make_dataclass(cls.__name__, fields, bases=(cls,))
+        return bool(self.openai.openai_base_url or self.openai.openai_model)
 
 
 def parse_demo_args(args: Sequence[str] | None = None) -> DemoConfig:
-    """Parse ``gpt4tools.py`` flags (``sys.argv[1:]`` by default) into a ``DemoConfig`` with its ``gen``."""
-    cfg, gen = parse_args(
-        DemoConfig,
-        _documented(GenerationConfig),
-        args=args,
-        description="GPT4Tools web demo: chat with an LLM that uses visual tools on your images.",
+    """Parse ``gpt4tools.py`` flags (``sys.argv[1:]`` by default) into a ``DemoConfig``."""
+    (cfg,) = parse_args(
+        DemoConfig, args=args, description="GPT4Tools web demo: chat with an LLM that uses visual tools on your images."
     )
-    cfg.gen = GenerationConfig(**dataclasses.asdict(gen))
     return cfg
 
 
@@ -223,13 +180,13 @@ def resolve_template(cfg: DemoConfig, tokenizer=None) -> PromptTemplate | None:
     is ``none`` there too). ``chat`` renders the local model's ``tokenizer`` chat template.
     """
     name = cfg.template
-    if cfg.use_openai and cfg.openai_mode == "chat" and name in ("auto", CHAT_TEMPLATE):
+    if cfg.use_openai and cfg.openai.openai_mode == "chat" and name in ("auto", CHAT_TEMPLATE):
         return None
     if name == "auto":
         name = FALLBACK_TEMPLATE
         if not cfg.use_openai:
             try:
-                name = saved_template_name(cfg.lora_model, cfg.base_model) or name
+                name = saved_template_name(cfg.model.lora_model, cfg.model.base_model) or name
             except ValueError as e:
                 logger.warning("%s; using the %s template", e, FALLBACK_TEMPLATE)
         if name not in available_templates():
@@ -247,31 +204,7 @@ def resolve_layout(cfg: DemoConfig) -> Layout:
     """
     if cfg.prompt_layout != "auto":
         return cfg.prompt_layout
-    return "demo" if cfg.use_openai and cfg.openai_mode == "chat" else "training"
-
-
-def _llm_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
-
-
-def _looks_local(name: str) -> bool:
-    """A model name that can only be a local path (hub ids are ``name`` or ``org/name``)."""
-    return name.startswith(("/", "./", "../", "~", "\\")) or name.count("/") > 1 or ":" in name[1:3]
-
-
-def _check_local(what: str, name: str | None) -> None:
-    from g4t.llm.sources import PACKAGED
-
-    if name and name.lower() not in PACKAGED and _looks_local(name) and not Path(name).expanduser().exists():
-        raise ModelLoadError(
-            f"The {what} {name!r} does not exist. Pass the directory that holds the downloaded model "
-            f"(e.g. --base_model /models/vicuna-13b-v1.1 --lora_model /models/gpt4tools-lora), a Hugging Face id, "
-            f"or use an OpenAI-compatible server instead (--openai_base_url http://localhost:8000/v1 --openai_model NAME)."
-        )
+    return "demo" if cfg.use_openai and cfg.openai.openai_mode == "chat" else "training"
 
 
 def build_backend(cfg: DemoConfig) -> Backend:
@@ -280,34 +213,18 @@ def build_backend(cfg: DemoConfig) -> Backend:
     Raises:
         ModelLoadError: the local model or adapter cannot be loaded (the message says what to do).
     """
-    if cfg.use_openai:
-        from g4t.llm.openai_backend import OpenAIBackend
-
-        # a person is waiting: retry less than a batch job would (the backend's default is 5)
-        return OpenAIBackend(cfg.openai_model, base_url=cfg.openai_base_url, mode=cfg.openai_mode, max_retries=2)
-    from g4t.llm.hf import HFBackend
-
-    lora = None if cfg.lora_model.lower() == "none" else cfg.lora_model
-    _check_local("base model", cfg.base_model)
-    _check_local("LoRA adapter", lora)
-    return HFBackend.from_pretrained(
-        cfg.base_model,
-        lora,
-        batch_size=1,
-        device=_llm_device(cfg.llm_device),
-        dtype=cfg.dtype,
-        load_in_8bit=cfg.load_in_8bit,
-        load_in_4bit=cfg.load_in_4bit,
-        merge_lora=cfg.merge_lora,
-    )
+    return cfg.openai.backend() if cfg.use_openai else cfg.model.load_backend(batch_size=1)
 
 
 def build_agent(cfg: DemoConfig, backend: Backend | None = None):
     """An ``Agent`` for ``cfg``: backend (built unless given), toolbox, template, layout, limits."""
     from g4t.agent import Agent
     from g4t.tools.diffusion import DiffusionModel
+    from g4t.tools.images import set_max_pixels
     from g4t.tools.registry import Toolbox, parse_tool_models
 
+    if cfg.max_image_pixels is not None:
+        set_max_pixels(cfg.max_image_pixels)  # every conversation's uploads and tool inputs
     toolbox = Toolbox(cfg.load, parse_tool_models(cfg.tool_models))
     for inst in toolbox.instances.values():
         if isinstance(inst, DiffusionModel):
@@ -316,6 +233,10 @@ def build_agent(cfg: DemoConfig, backend: Backend | None = None):
             if cfg.offload_tools:
                 inst.offload = True
     backend = backend if backend is not None else build_backend(cfg)
+    if cfg.use_openai and cfg.openai.protocol == "tools":  # native function calling (docs/protocol_tools.md)
+        from g4t.function_calling import ToolCallingAgent
+
+        return ToolCallingAgent(backend, toolbox, max_steps=cfg.max_steps, gen=cfg.gen)
     return Agent(
         backend,
         toolbox,

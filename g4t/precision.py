@@ -1,4 +1,8 @@
-"""One dtype policy for training and inference: what ``--dtype auto`` means on each device.
+"""One device / dtype / quantisation policy for training and inference.
+
+``resolve_device("auto")`` is ``cuda:0`` when a GPU is visible, else ``cpu``; ``quantization_config``
+is the one bitsandbytes recipe of ``--load_in_8bit`` / ``--load_in_4bit`` (NF4, double quantisation).
+What ``--dtype auto`` means on each device:
 
 ``auto`` is bf16 on CUDA GPUs that support it (else fp16), bf16 on CPUs with native bf16 matrix
 units (Intel AMX or AVX-512 BF16: about 10x the fp32 matmul throughput there), and fp32 on other
@@ -14,7 +18,15 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["DTYPE_HELP", "DTypeName", "cpu_has_bf16", "dtype_label", "resolve_dtype"]
+__all__ = [
+    "DTYPE_HELP",
+    "DTypeName",
+    "cpu_has_bf16",
+    "dtype_label",
+    "quantization_config",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +84,35 @@ def resolve_dtype(name: str, device: str = "cpu"):
 def dtype_label(dtype) -> str:
     """``torch.bfloat16`` -> ``"bfloat16"`` (for logs and JSON records)."""
     return str(dtype).removeprefix("torch.")
+
+
+def resolve_device(name: str = "auto") -> str:
+    """The torch device for ``name``: ``auto`` is ``cuda:0`` when a GPU is visible, else ``cpu``; others as given."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def quantization_config(load_in_8bit: bool, load_in_4bit: bool, compute_dtype):
+    """The bitsandbytes config of ``--load_in_8bit`` (int8) or ``--load_in_4bit`` (NF4, double quantisation,
+    ``compute_dtype`` matmuls, QLoRA-style); None when neither is set.
+
+    Raises:
+        ValueError: both are set.
+    """
+    if load_in_8bit and load_in_4bit:
+        raise ValueError("choose at most one of load_in_8bit and load_in_4bit")
+    if not (load_in_8bit or load_in_4bit):
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_use_double_quant=True,
+    )

@@ -31,6 +31,7 @@ from typing import Literal
 
 __all__ = [
     "TEMPLATES_DIR",
+    "TRAINING_CONFIG_FILE",
     "Layout",
     "PromptTemplate",
     "Step",
@@ -321,11 +322,16 @@ def chat_template(tokenizer) -> PromptTemplate:
     )
 
 
+# Written by ``lora_finetune.py`` next to every adapter and checkpoint (``g4t.train.config.CONFIG_FILE``);
+# its ``prompt_template_name`` tells inference and the demo which template the model was trained with.
+TRAINING_CONFIG_FILE = "training_config.json"
+
+
 def _saved_in(folder: str | None) -> str | None:
     """``prompt_template_name`` from ``<folder>/training_config.json``, if that file exists."""
     if not folder or folder.lower() == "none":
         return None
-    path = Path(folder).expanduser() / "training_config.json"
+    path = Path(folder).expanduser() / TRAINING_CONFIG_FILE
     if not path.is_file():
         return None
     try:

@@ -77,7 +77,7 @@ def test_tool_that_raises_gives_an_error_observation(tmp_path, square_image):
     @register_model("TestExploding")
     class Exploding(ToolModel):
         @tool("Explode", "always fails", inputs=("image",))
-        def inference(self, image):
+        def inference(self, image) -> str:
             raise RuntimeError("kaboom")
 
     try:

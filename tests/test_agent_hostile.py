@@ -239,7 +239,7 @@ def test_tool_errors_name_files_relative_to_the_workspace(tmp_path, square_image
     @register_model("TestLeaky")
     class Leaky(ToolModel):
         @tool("Leak", "fails with an absolute path", inputs=("image",))
-        def inference(self, image):
+        def inference(self, image) -> str:
             raise OSError(36, "File name too long", str(tmp_path / "c" / "image" / ("a" * 300 + ".png")))
 
     try:

@@ -80,7 +80,7 @@ def test_image_from_path_and_bad_upload(bot, square_image, tmp_path):
     assert len(_images(messages)) == 1
     (tmp_path / "broken.png").write_bytes(b"not an image")
     session, messages = bot.run_image(session, tmp_path / "broken.png")
-    assert messages[-1]["content"].startswith("Sorry, I could not read that image")
+    assert messages[-1]["content"].startswith("Sorry, I could not use that image: 'broken.png' is not an image")
 
 
 def test_sessions_are_isolated(bot, square_image):
@@ -181,7 +181,7 @@ def test_ended_session_folders_are_deleted_unless_kept(bot, square_image, tmp_pa
     assert (bot.image_root / alive.id / "image").is_dir()
 
 
-def test_build_demo_wires_enter_and_submit(bot):
+def test_build_demo_wires_enter_submit_stop_and_clear(bot):
     import gradio as gr
 
     from g4t.app import build_demo
@@ -189,12 +189,25 @@ def test_build_demo_wires_enter_and_submit(bot):
     demo = build_demo(bot)
     assert isinstance(demo, gr.Blocks)
     config = demo.get_config_file()
-    triggers = {(t[1]) for dep in config["dependencies"] for t in dep["targets"]}
-    assert {"submit", "click"} <= triggers
-    submit_deps = [d for d in config["dependencies"] if any(t[1] in ("submit", "click") for t in d["targets"])]
-    by_id = {c["id"]: c for c in config["components"]}
-    ids = {tuple(d["inputs"]) for d in submit_deps if by_id[d["targets"][0][0]]["props"].get("value") != "Clear"}
-    assert len(ids) == 1  # Enter and the button run the same handler with the same inputs
+    elem = {c["id"]: c["props"].get("elem_id") for c in config["components"]}
+    deps = {(elem[d["targets"][0][0]], d["targets"][0][1], bool(d["backend_fn"])): d for d in config["dependencies"]}
+    enter, button = deps["g4t-text", "submit", True], deps["g4t-submit", "click", True]
+    # Enter and the button run the same handler with the same inputs and outputs, in one concurrency group
+    assert (enter["inputs"], enter["outputs"]) == (button["inputs"], button["outputs"])
+    assert demo.fns[enter["id"]].fn is demo.fns[button["id"]].fn
+    assert demo.fns[enter["id"]].concurrency_id == demo.fns[button["id"]].concurrency_id == "turn"
+    # Stop, Clear and the chat's trash icon cancel a running turn
+    for trigger in [("g4t-stop", "click"), ("g4t-clear", "click"), ("g4t-chat", "clear")]:
+        assert sorted(deps[(*trigger, False)]["cancels"]) == sorted([enter["id"], button["id"]])
+    assert {
+        enter["api_name"],
+        deps["g4t-stop", "click", True]["api_name"],
+        deps["g4t-clear", "click", True]["api_name"],
+    } == {
+        "submit",
+        "stop",
+        "clear",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +217,10 @@ def test_build_demo_wires_enter_and_submit(bot):
 
 def test_published_flags_and_defaults():
     cfg = parse_demo_args([])
-    assert (cfg.base_model, cfg.lora_model) == ("lmsys/vicuna-13b-v1.1", "stevengrove/gpt4tools-vicuna-13b-lora")
+    assert (cfg.model.base_model, cfg.model.lora_model) == (
+        "lmsys/vicuna-13b-v1.1",
+        "stevengrove/gpt4tools-vicuna-13b-lora",
+    )
     assert resolve_layout(cfg) == "training" and resolve_template(cfg).name == "gpt4tools"
     cfg = parse_demo_args(
         ["--server-name", "0.0.0.0", "--server-port", "7000", "--share", "--keep_last_n_paragraphs", "1"]
@@ -268,48 +284,11 @@ def test_tool_seed_and_offload_flags_reach_the_generation_tools():
 
 @pytest.fixture
 def chat_server():
-    """A local OpenAI-compatible /v1/chat/completions server answering with ``edge_replies``."""
-    import http.server
-    import threading
+    """A local OpenAI-compatible server answering with ``edge_replies`` (streamed when asked)."""
+    from _fake_openai import serve
 
-    received = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append(body)
-            reply = edge_replies(body["messages"][-1]["content"])
-            for s in body.get("stop") or []:
-                reply = reply.split(s)[0]
-            payload = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
-                    ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(edge_replies) as server:
+        yield server.url, server.received
 
 
 def test_openai_compatible_chat_server_end_to_end(chat_server, tmp_path, square_image, monkeypatch):
@@ -321,6 +300,7 @@ def test_openai_compatible_chat_server_end_to_end(chat_server, tmp_path, square_
     session, messages = bot.submit(None, "detect the edges of this image", square_image)
     assert len(_images(messages)) == 2 and messages[-2]["content"].startswith("Here are the edges: image/")
     assert received[0]["model"] == "served-model" and len(received) == 2
+    assert all(body["stream"] for body in received)  # the demo streams the server's tokens
     prompt = received[0]["messages"][-1]["content"]
     assert (
         prompt.startswith("GPT4Tools can handle") and "The description is: an uploaded image." in prompt

@@ -176,9 +176,9 @@ def test_typos_are_a_minority():
 
 
 def test_condition_tools_get_one_and_two_step_requests(requests_by_tool):
-    from g4t.data.catalog import CONDITION
+    from g4t.data.catalog import condition_pairs
 
-    for tool in CONDITION:
+    for tool in condition_pairs():
         texts = [r.lower() for r, _ in requests_by_tool[tool]]
         two_step = sum(bool(re.search(r"\b(then|after that|step 2|once you have|first)\b", t)) for t in texts)
         assert 0.15 * len(texts) < two_step < 0.7 * len(texts), (tool, two_step)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from g4t.cli import parse_args
 from g4t.evaluation.io import load_predictions
 from g4t.inference import InferenceConfig, build_prompt, resolve_template, run
 from g4t.llm.base import GenerationConfig
+from g4t.llm.scripted import ScriptedBackend
 from g4t.prompts import load_template, template_name_for_adapter
 
 ASSETS = Path(__file__).parent / "assets" / "eval"
@@ -59,7 +62,7 @@ def test_fast_greedy_path_equals_model_generate(tiny_backend):
     prompts = [tpl.render(a["instruction"][: 80 + 30 * i]) for i, a in enumerate(anns)]
     gen = GenerationConfig(max_new_tokens=16)
     reference = HFBackend(tiny_backend.model, tiny_backend.tokenizer, batch_size=1)
-    assert reference._fast_path_ok(gen)
+    assert reference._use_fast_greedy(gen)
     free = [reference._generate_hf([p], [], gen)[0] for p in prompts]
     stop = [free[0][4:8]]  # a stop string some rows hit early and others maybe never
     expected = [reference._generate_hf([p], stop, gen)[0] for p in prompts]
@@ -112,17 +115,19 @@ class _Crash(RuntimeError):
     pass
 
 
-class _CrashAfter:
-    """Wraps a backend and dies (like a killed process) after ``n`` generate calls."""
+def _crash_after(backend, n: int, batch_size: int = 3):
+    """The same model, dying (like a killed process) after ``n`` generate calls (``HFBackend.complete`` batches)."""
+    from g4t.llm.hf import HFBackend
 
-    def __init__(self, backend, n: int) -> None:
-        self.backend, self.n = backend, n
+    class CrashAfter(HFBackend):
+        def generate(self, prompts, stop=(), gen=None):
+            nonlocal n
+            if n == 0:
+                raise _Crash("killed")
+            n -= 1
+            return super().generate(prompts, stop, gen)
 
-    def generate(self, prompts, stop=(), gen=None):
-        if self.n == 0:
-            raise _Crash("killed")
-        self.n -= 1
-        return self.backend.generate(prompts, stop, gen)
+    return CrashAfter(backend.model, backend.tokenizer, batch_size)
 
 
 def test_resume_after_interruption(tmp_path, tiny_llama, tiny_backend):
@@ -131,19 +136,19 @@ def test_resume_after_interruption(tmp_path, tiny_llama, tiny_backend):
     reference = json.loads((ref_dir / "tiny" / "tiny_0.json").read_text())
 
     with pytest.raises(_Crash):
-        run(_cfg(dir_, tiny_llama, "--batch_size", "3"), backend=_CrashAfter(tiny_backend, 1))
+        run(_cfg(dir_, tiny_llama, "--batch_size", "3"), backend=_crash_after(tiny_backend, 1))
     partial = load_predictions(dir_ / "tiny" / "tiny_0.json")
     assert len(partial) == 3  # one batch finished and saved before the "kill"
-    assert not [p for p in (dir_ / "tiny").iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in (dir_ / "tiny").iterdir() if p.name.endswith((".tmp", ".partial.jsonl"))]
 
     calls = []
 
-    class Counting:
+    class Counting(ScriptedBackend):
         def generate(self, prompts, stop=(), gen=None):
             calls.append(len(prompts))
             return tiny_backend.generate(prompts, stop, gen)
 
-    run(_cfg(dir_, tiny_llama, "--batch_size", "3", "--resume"), backend=Counting())
+    run(_cfg(dir_, tiny_llama, "--batch_size", "3", "--resume"), backend=Counting([]))
     assert sum(calls) == 5  # only the 5 unfinished samples were generated
     assert json.loads((dir_ / "tiny" / "tiny_0.json").read_text()) == reference
 
@@ -159,7 +164,7 @@ def test_bad_config_and_bad_annotation_are_clear(tmp_path, tiny_llama, capsys):
     cfg = _cfg(tmp_path, tiny_llama)
     cfg.ann_path = str(bad)
     assert main(cfg) == 2
-    assert "ann.json: item [0] (id 1): missing field 'instruction'" in capsys.readouterr().err
+    assert "ann.json: record 0 (id 1): missing field 'instruction'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -179,3 +184,144 @@ def test_batch_inference_script_one_chunk_on_cpu(tmp_path, tiny_llama):
     )  # fmt: skip
     assert proc.returncode == 1
     assert "chunk 0 FAILED" in proc.stderr and "2 of 2 chunks failed" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The one runner, whatever the backend: signals, never fewer results, --backend openai
+# ---------------------------------------------------------------------------------------------
+
+REPLY = " Yes\nAction: Edge Detection On Image\nAction Input: image/x.png\nObservation: edges"
+# inference.py's main with a slow scripted backend (0.2 s per sample), as a user's process
+SLOW_DRIVER = """
+import sys, time
+from g4t.cli import parse_args
+from g4t.inference import InferenceConfig, main
+from g4t.llm.scripted import ScriptedBackend
+
+def reply(prompt):
+    time.sleep(0.2)
+    return REPLY
+
+(cfg,) = parse_args(InferenceConfig, args=sys.argv[1:])
+sys.exit(main(cfg, backend=ScriptedBackend(reply)))
+"""
+
+
+def _annotations(tmp_path: Path, n: int) -> Path:
+    anns = [{"id": i, "instruction": f"Instruction {i}\n", "input": "", "output": "AI: x"} for i in range(n)]
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(anns))
+    return path
+
+
+def _lines(path: Path) -> int:
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_finished_results_and_exits_promptly(tmp_path, sig, status):
+    ann = _annotations(tmp_path, 60)
+    chunk = tmp_path / "run" / "run_0.json"
+    side_log = chunk.with_suffix(".partial.jsonl")
+    args = ["--ann_path", str(ann), "--save_path", str(tmp_path), "--save_name", "run", "--base_model", "unused"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", f"REPLY = {REPLY!r}\n{SLOW_DRIVER}", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while _lines(side_log) < 5 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        seen = _lines(side_log)  # results already persisted when the signal is sent
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, err[-2000:]
+    assert elapsed < 5.0, elapsed  # a few tenths of a second; loose for a loaded machine
+    assert "finished prediction(s) to" in err and "Continue with --resume" in err and "Traceback" not in err
+    saved = [p["id"] for p in load_predictions(chunk)]
+    assert seen <= len(saved) < 60 and saved == sorted(saved)
+    assert not side_log.exists()  # folded into the chunk file
+
+    # --resume generates only what is not saved
+    backend = ScriptedBackend([REPLY])
+    (cfg,) = parse_args(InferenceConfig, args=[*args, "--resume"])
+    assert run(cfg, backend=backend).done == 60 - len(saved)
+    assert len(backend.prompts) == 60 - len(saved)
+    assert [p["id"] for p in load_predictions(chunk)] == list(range(60))
+
+
+def test_a_failing_rerun_never_replaces_results_with_fewer(tmp_path, capsys):
+    from g4t.inference import main
+
+    ann = _annotations(tmp_path, 8)
+    args = ["--ann_path", str(ann), "--save_path", str(tmp_path), "--save_name", "run", "--base_model", "unused"]
+    (cfg,) = parse_args(InferenceConfig, args=args)
+    assert main(cfg, backend=ScriptedBackend([REPLY])) == 0
+    chunk = tmp_path / "run" / "run_0.json"
+    before = chunk.read_bytes()
+    assert len(load_predictions(chunk)) == 8
+
+    class DiesAfterThree(ScriptedBackend):
+        def generate(self, prompts, stop=(), gen=None):
+            if len(self.prompts) == 3:
+                raise _Crash("CUDA out of memory")
+            return super().generate(prompts, stop, gen)
+
+    capsys.readouterr()
+    with pytest.raises(_Crash):  # a fresh run (no --resume) where nothing finishes
+        run(cfg, backend=_dead())
+    assert chunk.read_bytes() == before
+    assert "finished no prediction" in capsys.readouterr().err
+
+    with pytest.raises(_Crash):  # a fresh run that dies after 3 of 8
+        run(cfg, backend=DiesAfterThree(["AI: other"]))
+    assert chunk.read_bytes() == before
+    assert "kept the existing" in capsys.readouterr().err
+    assert _lines(chunk.with_suffix(".partial.jsonl")) == 3  # the 3 new results wait in the side log
+
+    # the next run merges the side log by id: nothing is lost, nothing is generated twice
+    cfg.resume = True
+    backend = ScriptedBackend([REPLY])
+    assert run(cfg, backend=backend).done == 0 and backend.prompts == []
+    outputs = [p["output"] for p in load_predictions(chunk)]
+    assert len(outputs) == 8 and sum(o.endswith("AI: other") for o in outputs) == 3
+
+
+def _dead() -> ScriptedBackend:
+    class Dead(ScriptedBackend):
+        def generate(self, prompts, stop=(), gen=None):
+            raise _Crash("no device")
+
+    return Dead([])
+
+
+def test_backend_openai_through_inference_py(tmp_path):
+    """``inference.py --backend openai`` is the runner of inference_chatgpt.py: same prompt, same output."""
+    from test_eval_openai import FaultServer
+
+    from g4t.inference import THOUGHT_PREFIX, main
+    from g4t.inference_api import ApiInferenceConfig
+
+    server = FaultServer()
+    try:
+        anns = [{"id": i, "instruction": f"Do it <t{i}>\n", "output": "AI: x"} for i in range(3)]
+        ann = tmp_path / "ann.json"
+        ann.write_text(json.dumps(anns))
+        common = ["--ann_path", str(ann), "--save_path", str(tmp_path), "--base_url", server.url, "--model", "m"]
+        (local,) = parse_args(InferenceConfig, args=[*common, "--save_name", "a", "--backend", "openai"])
+        (api,) = parse_args(ApiInferenceConfig, args=[*common, "--save_name", "b", "--evaluate", "False"])
+        assert main(local) == 0 and main(api) == 0
+    finally:
+        server.close()
+    a = load_predictions(tmp_path / "a" / "a_0.json")
+    b = load_predictions(tmp_path / "b" / "b_0.json")
+    assert a == b and [p["id"] for p in a] == [0, 1, 2]
+    assert a[0]["output"].startswith(anns[0]["instruction"] + THOUGHT_PREFIX)
+    assert all(r["messages"][0]["content"].endswith("\n" + THOUGHT_PREFIX) for r in server.requests)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import random
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from g4t.evaluation import EvalInputError, bleu1, evaluate_predictions, extract_prediction, gather_chunks, score_sample
+from bench.evaluator_speed import perturb
+from bench.published_evaluator import PublishedEvaluator
+from g4t.data.io import DataError
+from g4t.evaluation import bleu1, evaluate_predictions, extract_prediction, gather_chunks, score_sample
 from g4t.evaluation.io import load_annotations, load_predictions
 from g4t.evaluation.main import EvalConfig, run
+from g4t.evaluation.metrics import np_mean, np_sum
 from g4t.evaluation.report import published_record
 
 ASSETS = Path(__file__).parent / "assets" / "eval"
@@ -136,6 +143,43 @@ def test_extract_prediction_modes():
     assert extract_prediction(approx, inst) == (approx[len(inst) :].strip(), "full~")
 
 
+# --------------------------------------------------------------------------- exact arithmetic
+
+
+def test_np_sum_and_np_mean_are_numpys_bit_for_bit():
+    rng = random.Random(0)
+    pool = [0.0, 1.0, 0.5, 1 / 3, 0.1, 1e-9, 7.25]
+    for n in [*range(0, 40), 127, 128, 129, 136, 255, 300, 1031]:
+        for _ in range(20):
+            values = [rng.choice([*pool, rng.random(), rng.random() * 1e-4, rng.random() * 1e3]) for _ in range(n)]
+            assert np_sum(values) == float(np.add.reduce(np.array(values, dtype=np.float64)))
+            if values:
+                assert np_mean(values) == float(np.mean(values))
+    assert math.isnan(np_mean([]))
+
+
+def test_per_sample_scores_equal_the_published_procedure_on_realistic_records():
+    """The published-format records of tests/assets, each answered 40 ways (right, wrong tool/args, ...)."""
+    records = json.loads((ASSETS / "published_records.json").read_text())
+    tools = sorted({t for r in records for t in r["Action"]} | {"Get Photo Description", "Edge Detection On Image"})
+    rng = random.Random(1)
+    reference = PublishedEvaluator("unused", "unused", "unused", 1)
+    kinds = set()
+    for r in records * 40:
+        completion, kind = perturb(r["output"], rng, tools)
+        kinds.add(kind)
+        text, how = extract_prediction(r["instruction"] + completion, r["instruction"])
+        assert how == "full"
+        mine = scores_exact(score_sample(r["output"], text))
+        theirs = tuple(float(x) for x in reference.evaluate_item(r["output"], text))
+        assert mine == theirs or all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(mine, theirs))
+    assert len(kinds) >= 10  # every kind of answer occurred
+
+
+def scores_exact(s):
+    return tuple(float(x) for x in (s.thought, s.action, s.args, s.success, s.iou))
+
+
 # --------------------------------------------------------------------------- whole file
 
 
@@ -152,7 +196,12 @@ EXPECTED = {  # id: (thought, action, args, success, iou)
 
 def test_fixture_scores_and_published_record(run_dir):
     cfg = EvalConfig(
-        ann_path=str(ASSETS / "annotations.json"), save_name="run", save_path=str(run_dir / "run"), num_chunks=2
+        ann_path=str(ASSETS / "annotations.json"),
+        save_name="run",
+        save_path=str(run_dir / "run"),
+        num_chunks=2,
+        strict=True,
+        chart=True,
     )
     result = run(cfg)
     got = {i: scores(s) for i, s in zip(result.scored_ids, result.samples, strict=True)}
@@ -175,6 +224,21 @@ def test_fixture_scores_and_published_record(run_dir):
     assert sorted(p["id"] for p in gathered) == [0, 1, 2, 3, 4, 5, 6, 99]
 
 
+def test_default_run_skips_the_opt_in_strict_mode_and_chart(run_dir):
+    ann = str(ASSETS / "annotations.json")
+    cfg = EvalConfig(ann_path=ann, save_name="run", save_path=str(run_dir / "run"), num_chunks=2)
+    result = run(cfg)
+    out = run_dir / "run" / "run"
+    assert result.strict is None and not (out / "run_per_tool.png").exists()
+    report = json.loads((out / "run_report.json").read_text())
+    assert report["strict"] is None and "strict_SR" not in report["per_tool"]["Detect the Give Object"]
+    assert "strict" not in (out / "run_per_tool.md").read_text()
+    assert report["published"]["SR"] == pytest.approx(2 / 7)  # the same published figures as with --strict
+    strict = run(dataclasses.replace(cfg, strict=True))
+    assert published_record(strict) == published_record(result) == (out / "eval.txt").read_text()
+    assert [scores(s) for s in strict.samples] == [scores(s) for s in result.samples]
+
+
 # --------------------------------------------------------------------------- gathering
 
 
@@ -194,7 +258,7 @@ def test_gather_reads_chunks_ten_and_above(tmp_path):
 def test_gather_missing_chunk_is_an_error_naming_it(tmp_path):
     _write_chunks(tmp_path, "r", 3)
     (tmp_path / "r" / "r_1.json").unlink()
-    with pytest.raises(EvalInputError, match=r"1 of 3 chunk files are missing: .*r_1\.json"):
+    with pytest.raises(DataError, match=r"1 of 3 chunk files are missing: .*r_1\.json"):
         gather_chunks(tmp_path, "r", 3)
     assert len(gather_chunks(tmp_path, "r", 3, allow_missing=True).predictions) == 2
 
@@ -212,28 +276,28 @@ def test_gather_reports_conflicting_duplicates(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('[{"id": 1, "output": "x"},\n {"id": 2 "output": "y"}]', r"bad\.json:2:11: invalid JSON"),
+        ('[{"id": 1, "output": "x"},\n {"id": 2 "output": "y"}]', r"bad\.json: invalid JSON at line 2, column 11"),
         ('{"id": 1}', r"bad\.json: expected a JSON list"),
-        ('[{"id": 1, "output": "x"}, {"output": "y"}]', r"bad\.json: item \[1\]: missing field 'id'"),
-        ('[{"id": 1, "output": 3}]', r"bad\.json: item \[0\] \(id 1\): field 'output' must be a string"),
-        ('[{"id": [1], "output": "x"}]', r"bad\.json: item \[0\]: field 'id' must be an integer or a string"),
-        ('["x"]', r"bad\.json: item \[0\]: expected an object, got str"),
+        ('[{"id": 1, "output": "x"}, {"output": "y"}]', r"bad\.json: record 1: missing field 'id'"),
+        ('[{"id": 1, "output": 3}]', r"bad\.json: record 0 \(id 1\): field 'output' must be a string"),
+        ('[{"id": [1], "output": "x"}]', r"bad\.json: record 0: field 'id' must be an integer or a string, got list"),
+        ('["x"]', r"bad\.json: record 0: expected an object, got str"),
     ],
 )
 def test_bad_prediction_files(tmp_path, content, message):
     (tmp_path / "bad.json").write_text(content)
-    with pytest.raises(EvalInputError, match=message):
+    with pytest.raises(DataError, match=message):
         load_predictions(tmp_path / "bad.json")
 
 
 def test_bad_annotation_fields(tmp_path):
     (tmp_path / "ann.json").write_text('[{"id": 5, "output": "x"}]')
-    with pytest.raises(EvalInputError, match=r"ann\.json: item \[0\] \(id 5\): missing field 'instruction'"):
+    with pytest.raises(DataError, match=r"ann\.json: record 0 \(id 5\): missing field 'instruction'"):
         load_annotations(tmp_path / "ann.json")
     (tmp_path / "ann.json").write_text('[{"id": 5, "instruction": "i", "output": null}]')
-    with pytest.raises(EvalInputError, match="field 'output' must be a string, got NoneType"):
+    with pytest.raises(DataError, match="field 'output' must be a string, got null"):
         load_annotations(tmp_path / "ann.json")
-    with pytest.raises(EvalInputError, match="missing.json: file not found"):
+    with pytest.raises(DataError, match="missing.json: no such file"):
         load_annotations(tmp_path / "missing.json")
 
 
@@ -247,7 +311,19 @@ def test_cli_bad_chunk_file_is_one_line_no_traceback(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert "r_1.json: item [0] (id 1): field 'output' must be a string" in proc.stderr
+    assert "r_1.json: record 0 (id 1): field 'output' must be a string" in proc.stderr
+
+
+def test_evaluator_command_line_does_not_import_transformers():
+    """Its argument parser comes without the whole transformers package (1-2 s the published script never paid)."""
+    code = (
+        "import sys; from g4t.cli import parse_args; from g4t.evaluation.main import EvalConfig; "
+        "(cfg,) = parse_args(EvalConfig, args=['--ann_path', 'a.json', '--save_name', 'x', '--num-chunks', '3']); "
+        "assert cfg.num_chunks == 3 and not cfg.strict; print(sorted(m for m in sys.modules if m.startswith('transformers')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_completion_only_and_prompt_outputs_score_the_same():

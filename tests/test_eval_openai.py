@@ -12,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from g4t.evaluation.io import load_predictions
-from g4t.inference_api import THOUGHT_PREFIX, ApiInferenceConfig, run
+from g4t.inference import THOUGHT_PREFIX, run
+from g4t.inference_api import ApiInferenceConfig
 from g4t.llm.base import LLMError
 from g4t.llm.openai_backend import OpenAIBackend
+from g4t.settings import OpenAIConnection
 
 REPLY = "Yes\nAction: Edge Detection On Image\nAction Input: {tag}\nObservation: hallucinated result"
 
@@ -130,6 +132,19 @@ def server():
     s.close()
 
 
+def api_cfg(ann_path, save_path, url: str, save_name: str = "api", **kw) -> ApiInferenceConfig:
+    """An ``inference_chatgpt.py`` config: ``kw`` names fields of the config or of its ``OpenAIConnection``."""
+    conn = {k: kw.pop(k) for k in list(kw) if k in OpenAIConnection.__dataclass_fields__}
+    conn = {"openai_model": "m", **conn, "openai_base_url": url}
+    return ApiInferenceConfig(
+        ann_path=str(ann_path), save_name=save_name, save_path=str(save_path), openai=OpenAIConnection(**conn), **kw
+    )
+
+
+def counts(result) -> tuple[int, int]:
+    return result.done, result.failed
+
+
 def _backend(server, **kw) -> OpenAIBackend:
     kw = {"max_retries": 3, "timeout": 0.5, "max_concurrency": 4, "backoff_base": 0.01, "backoff_max": 0.05, **kw}
     return OpenAIBackend(model="m", base_url=server.url, **kw)
@@ -171,11 +186,10 @@ def test_inference_chatgpt_end_to_end_with_faults_and_resume(server, tmp_path, m
         anns.append({"id": i, "instruction": inst, "input": "", "output": out})
     ann_path = tmp_path / "ann.json"
     ann_path.write_text(json.dumps(anns))
-    cfg = ApiInferenceConfig(
-        ann_path=str(ann_path), save_name="api", save_path=str(tmp_path), model="m", base_url=server.url,
-        max_retries=2, timeout=0.5, backoff_base=0.01, max_concurrency=4, save_every=3,
-    )  # fmt: skip
-    done, failed = run(cfg)
+    cfg = api_cfg(
+        ann_path, tmp_path, server.url, max_retries=2, timeout=0.5, backoff_base=0.01, max_concurrency=4, save_every=3
+    )
+    done, failed = counts(run(cfg))
     assert (done, failed) == (16, 4)
     chunk = tmp_path / "api" / "api_0.json"
     preds = load_predictions(chunk)
@@ -193,13 +207,13 @@ def test_inference_chatgpt_end_to_end_with_faults_and_resume(server, tmp_path, m
     server.healthy = True
     before = len(server.requests)
     cfg.resume = True
-    assert run(cfg) == (4, 0)
+    assert counts(run(cfg)) == (4, 0)
     assert len(server.requests) - before == 4  # only the failed ones were sent again
     preds = load_predictions(chunk)
     assert [p["id"] for p in preds] == list(range(20))
     assert not chunk.with_suffix(".failed.json").exists()
 
-    from g4t.inference_api import main
+    from g4t.inference import main
 
     cfg.resume = True
     assert main(cfg) == 0  # nothing left to do, then evaluation
@@ -214,13 +228,22 @@ def test_completions_mode_sends_the_training_prompt(server, tmp_path):
             [{"id": "a", "instruction": "Do it <t1>\n", "output": "Thought: Do I need to use a tool? No\nAI: x\n"}]
         )
     )
-    cfg = ApiInferenceConfig(
-        ann_path=str(ann_path), save_name="c", save_path=str(tmp_path), base_url=server.url, mode="completions",
-        template="gpt4tools", model="gpt4tools-lora", evaluate=False, output_format="completion",
+    cfg = api_cfg(
+        ann_path, tmp_path, server.url, save_name="c", openai_mode="completions", template="gpt4tools",
+        openai_model="gpt4tools-lora", evaluate=False, output_format="completion",
     )  # fmt: skip
-    assert run(cfg) == (1, 0)
+    assert counts(run(cfg)) == (1, 0)
     assert server.requests[0]["prompt"] == "Do it <t1>\n\n### ASSISTANT:\n"
     assert server.requests[0]["model"] == "gpt4tools-lora"
     assert (
         load_predictions(tmp_path / "c" / "c_0.json")[0]["output"] == REPLY.format(tag="t1").split("\nObservation:")[0]
     )
+
+
+def test_api_key_from_the_named_variable(server, monkeypatch):
+    """``--api_key_env`` names the variable the key is read from, at request time."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
+    monkeypatch.setenv("VLLM_KEY", "sk-vllm")
+    conn = OpenAIConnection(openai_model="m", openai_base_url=server.url, api_key_env="VLLM_KEY", max_retries=0)
+    assert conn.backend().generate(["<k> ok"]) == [REPLY.format(tag="k")]
+    assert server.auth == ["Bearer sk-vllm"]

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_eval_openai import FaultServer
+from test_eval_openai import FaultServer, api_cfg, counts
 
 from g4t.evaluation.io import load_predictions
-from g4t.inference_api import ApiInferenceConfig, main, run
+from g4t.inference import main, run
+from g4t.inference_api import ApiInferenceConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,9 +42,7 @@ def _annotations(tmp_path: Path, n: int, fault: str = "") -> Path:
 
 def _cfg(tmp_path: Path, ann: Path, url: str, **kw) -> ApiInferenceConfig:
     kw = {"max_retries": 0, "timeout": 2.0, "backoff_base": 0.01, "max_concurrency": 2, **kw}
-    return ApiInferenceConfig(
-        ann_path=str(ann), save_name="api", save_path=str(tmp_path), model="m", base_url=url, **kw
-    )
+    return api_cfg(ann, tmp_path, url, **kw)
 
 
 def _dead_url() -> str:
@@ -97,7 +96,7 @@ def test_signal_saves_finished_replies_and_exits_promptly(server, tmp_path, sig,
     # --resume asks only for what is not saved: no reply is paid twice
     server.healthy = True
     cfg = _cfg(tmp_path, ann, server.url, resume=True, evaluate=False, max_concurrency=8)
-    assert run(cfg) == (60 - len(saved), 0)
+    assert counts(run(cfg)) == (60 - len(saved), 0)
     assert all(server.attempts[f"s{i}"] == 1 for i in saved)
     assert [p["id"] for p in load_predictions(chunk)] == list(range(60))
 
@@ -111,7 +110,7 @@ def test_resume_folds_the_side_log_of_a_killed_run(server, tmp_path):
     side_log.write_text(
         "".join(json.dumps({"id": i, "output": f"paid {i}"}) + "\n" for i in (1, 4)) + '{"id": 5, "outp'
     )
-    assert run(_cfg(tmp_path, ann, server.url, resume=True, evaluate=False)) == (4, 0)
+    assert counts(run(_cfg(tmp_path, ann, server.url, resume=True, evaluate=False))) == (4, 0)
     assert sorted(server.attempts) == ["s0", "s2", "s3", "s5"]
     preds = {p["id"]: p["output"] for p in load_predictions(chunk)}
     assert sorted(preds) == list(range(6)) and preds[1] == "paid 1" and preds[4] == "paid 4"
@@ -139,17 +138,17 @@ def test_rerun_against_a_dead_server_keeps_the_results(server, tmp_path, capsys)
 def test_rerun_with_fewer_successes_keeps_the_file_and_merges_later(server, tmp_path, capsys):
     ann = _annotations(tmp_path, 8, lambda i: "#dead" if i % 2 else "")
     server.healthy = True
-    assert run(_cfg(tmp_path, ann, server.url, evaluate=False)) == (8, 0)
+    assert counts(run(_cfg(tmp_path, ann, server.url, evaluate=False))) == (8, 0)
     chunk = tmp_path / "api" / "api_0.json"
     before = chunk.read_bytes()
     server.healthy = False  # odd ids now fail: 4 successes < the 8 in the file
-    assert run(_cfg(tmp_path, ann, server.url, evaluate=False)) == (4, 4)
+    assert counts(run(_cfg(tmp_path, ann, server.url, evaluate=False))) == (4, 4)
     assert chunk.read_bytes() == before
     side_log = chunk.with_suffix(".partial.jsonl")
     assert "kept the existing" in capsys.readouterr().err and _lines(side_log) == 4
     # the next run first merges those 4 (by id) into the file; with --resume nothing is left to ask
     n = len(server.requests)
-    assert run(_cfg(tmp_path, ann, server.url, evaluate=False, resume=True)) == (0, 0)
+    assert counts(run(_cfg(tmp_path, ann, server.url, evaluate=False, resume=True))) == (0, 0)
     assert len(server.requests) == n and not side_log.exists()
     assert [p["id"] for p in load_predictions(chunk)] == list(range(8))
 

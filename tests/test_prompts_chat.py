@@ -138,6 +138,7 @@ def test_saved_template_precedence(tmp_path):
 
 def test_demo_resolution(tmp_path, chat_tok):
     from g4t.demo_config import DemoConfig, parse_demo_args, resolve_template
+    from g4t.settings import OpenAIConnection
 
     base = _config(tmp_path / "full_ft", "chat")
     lora = _config(tmp_path / "lora", "vicuna_v1.1")
@@ -150,7 +151,7 @@ def test_demo_resolution(tmp_path, chat_tok):
     # OpenAI chat mode: the server applies the chat template itself; completions mode cannot
     assert resolve_template(parse_demo_args(["--openai_model", "m", "--template", "chat"])) is None
     with pytest.raises(ValueError, match="--template chat needs the model's tokenizer"):
-        DemoConfig(openai_model="m", openai_mode="completions", template="chat")
+        DemoConfig(openai=OpenAIConnection(openai_model="m", openai_mode="completions"), template="chat")
 
 
 def test_full_finetune_with_chat_then_inference_picks_it_up(tmp_path, chat_model, monkeypatch):
@@ -181,7 +182,7 @@ def test_full_finetune_with_chat_then_inference_picks_it_up(tmp_path, chat_model
     args = ["--base_model", str(out), "--lora_model", "none", "--ann_path", ANN, "--save_path", str(tmp_path),
             "--save_name", "chat", "--max_new_tokens", "4", "--llm_device", "cpu"]  # fmt: skip
     (icfg,) = parse_args(InferenceConfig, args=args)
-    path = run(icfg)
+    path = run(icfg).path
     assert json.loads(path.with_suffix(".meta.json").read_text())["template"] == "chat"
     anns = json.loads(Path(ANN).read_text())
     assert len(seen) == len(anns)

@@ -62,7 +62,7 @@ def test_registration_is_validated():
 
         class Bad(ToolModel):
             @tool("X tool", "desc", inputs=("image", "text"))
-            def inference(self, image):
+            def inference(self, image) -> Image.Image:
                 return image
 
     with pytest.raises(ValueError, match="registered twice"):
@@ -70,7 +70,7 @@ def test_registration_is_validated():
         @register_model("Image2Canny")
         class Dup(ToolModel):
             @tool("Another", "desc", inputs=("image",))
-            def inference(self, image):
+            def inference(self, image) -> Image.Image:
                 return image
 
     with pytest.raises(ValueError, match="non-empty"):
@@ -81,7 +81,7 @@ def test_composites_are_built_from_their_parts(tmp_path, square_image):
     @register_model("TestEdgeCrop", requires=("Image2Canny", "CropImage"))
     class EdgeCrop(ToolModel):
         @tool("Test Edge Crop", "edges of a cropped region", inputs=("image", "box"))
-        def inference(self, image, box):
+        def inference(self, image, box) -> Image.Image:
             cropped = self.deps["CropImage"].inference(image, box)
             return self.deps["Image2Canny"].inference(cropped)
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from g4t.tools import MODELS, TOOLS, Toolbox
 from g4t.tools.registry import ToolModel, register_model, tool
@@ -79,7 +80,96 @@ def test_helper_flag_keeps_the_no_tool_check():
         @register_model("_HelperWithToolForTest", helper=True)
         class _HelperWithTool(ToolModel):
             @tool(name="_helper tool for test", description="x", inputs=("image",))
-            def inference(self, image):
+            def inference(self, image) -> Image.Image:
                 return image
 
     assert "_NoToolClassForTest" not in registry_models and "_HelperWithToolForTest" not in registry_models
+
+
+FACTS = json.loads((ROOT / "tests" / "assets" / "tool_facts.published.json").read_text())
+# Registration order: the docs, the offline teacher and the data builder follow it (generated data depends on it).
+REGISTRY_ORDER = [
+    "Image2Canny", "CropImage", "ImageCaptioning", "Text2Image", "InstructPix2Pix", "MagicBrush", "Inpainting",
+    "CannyText2Image", "LineText2Image", "HedText2Image", "ScribbleText2Image", "PoseText2Image", "SegText2Image",
+    "DepthText2Image", "NormalText2Image", "Image2Line", "Image2Hed", "Image2Scribble", "Image2Pose", "Image2Depth",
+    "Image2Normal", "Image2Seg", "Text2Box", "Segmenting", "ObjectSegmenting", "ImageEditing", "ObjectEditing",
+    "TextDetection", "ObjectDetection", "VisualQuestionAnswering",
+]  # fmt: skip
+
+
+def _package_tools():
+    """The tools of g4t.tools (other tests may register their own while the session runs)."""
+    return {n: t for n, t in TOOLS.items() if MODELS[t.model].cls.__module__.startswith("g4t.tools.")}
+
+
+def test_registration_order_is_kept():
+    assert [name for name in MODELS if MODELS[name].cls.__module__.startswith("g4t.tools.")] == REGISTRY_ORDER
+
+
+def test_published_conditions_and_observations_are_declared_on_the_tools():
+    tools = _package_tools()
+    conditions = {n: t.condition for n, t in tools.items() if t.condition}
+    # the published pairs, plus ours for the Line tool the published table left out
+    assert conditions == {**FACTS["condition"], "Generate Image Condition On Line Image": "Line Detection On Image"}
+    observations = {n: t.training_observation for n, t in tools.items() if t.training_observation}
+    assert observations == {
+        **FACTS["training_observation"],
+        "Text Detection On Image": "[output_from_text_detection_tool]",
+        "Detection": "[output_from_detection_tool]",
+    }
+
+
+def test_returns_image_is_read_from_the_return_annotation():
+    tools = _package_tools()
+    text_tools = {n for n, t in tools.items() if not t.returns_image}
+    assert text_tools == {"Get Photo Description", "Answer Question About The Image", "Text Detection On Image"}
+    assert all(t.training_observation for n, t in tools.items() if n in text_tools)  # the data builder needs one
+    assert tools["Segment the given object"].returns_image  # Image.Image | str: an image, or text if nothing matches
+
+
+def test_tool_facts_are_validated_at_registration():
+    with pytest.raises(ValueError, match=r"annotate what .* returns: str, Image.Image or Image.Image \| str"):
+
+        @tool("_unannotated tool for test", "x", inputs=("image",))
+        def unannotated(image):
+            return image
+
+    with pytest.raises(ValueError, match=r"annotate what"):
+
+        @tool("_list tool for test", "x", inputs=("image",))
+        def returns_list(image) -> list:
+            return [image]
+
+    with pytest.raises(ValueError, match="first input is not one"):
+
+        @tool("_text condition tool for test", "x", inputs=("text",), condition="Edge Detection On Image")
+        def text_in(text) -> Image.Image:
+            return Image.new("RGB", (1, 1))
+
+
+def test_conditions_must_name_an_image_to_image_tool():
+    from dataclasses import replace
+
+    from g4t.tools.registry import check_conditions
+
+    canny = TOOLS["Generate Image Condition On Canny Image"]
+    check_conditions({t.name: t for t in TOOLS.values()})
+    with pytest.raises(ValueError, match=r"its condition 'Nope' is not a registered tool"):
+        check_conditions({canny.name: replace(canny, condition="Nope")})
+    with pytest.raises(ValueError, match="must take one image and return one"):
+        check_conditions({**TOOLS, canny.name: replace(canny, condition="Get Photo Description")})
+
+
+def test_data_catalog_reads_the_facts_from_the_registry():
+    from g4t.data.catalog import condition_pairs, tool_catalog
+
+    info = tool_catalog(["Generate Image Condition On Depth", "Answer Question About The Image"])
+    assert set(info) == {
+        "Generate Image Condition On Depth",
+        "Answer Question About The Image",
+        "Predict Depth On Image",
+    }
+    assert info["Generate Image Condition On Depth"].condition == "Predict Depth On Image"
+    assert info["Answer Question About The Image"].observation == "[output_from_vqa_tool]"
+    assert info["Predict Depth On Image"].observation is None and info["Predict Depth On Image"].needs_image
+    assert condition_pairs() == {n: t.condition for n, t in TOOLS.items() if t.condition}

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from g4t.tools import Workspace
 from g4t.tools.diffusion import dilate_mask
-from g4t.tools.grounding import _object_mask
+from g4t.tools.grounding import object_mask
 
 VISION = [
     "Image2Canny", "CropImage", "Image2Line", "Image2Hed", "Image2Scribble", "Image2Pose", "Image2Depth",
@@ -139,7 +139,7 @@ def one_box(box, monkeypatch):
 def _outside_unchanged(box, image, out, text, radius):
     for name in ("Text2Box", "Segmenting"):
         box.instances[name].ensure_loaded()
-    mask, _ = _object_mask(box.instances["ObjectEditing"].deps, image, text)
+    mask, _ = object_mask(box.instances["ObjectEditing"].deps, image, text)
     mask = dilate_mask(mask, radius)
     assert 0 < mask.mean() < 1, "the test needs a mask that covers part of the picture"
     assert np.array_equal(np.asarray(out)[~mask], np.asarray(image)[~mask])

@@ -8,8 +8,9 @@ import pytest
 from train_samples import records, write
 
 import lora_finetune
+from g4t.data.io import DataError
 from g4t.train.config import LoraTrainConfig
-from g4t.train.data import DataError, load_records, split_records
+from g4t.train.data import load_records, split_records
 
 PUBLISHED = (
     "--base_model {base} --data_path gpt4tools_71k.json --output_dir output/gpt4tools --prompt_template_name "
@@ -41,7 +42,7 @@ def test_malformed_records_name_index_and_field(tmp_path):
         load_records(path)
     msg = str(e.value)
     assert "4 problem(s)" in msg
-    assert "record 1: field 'output' is missing" in msg
+    assert "record 1: missing field 'output'" in msg
     assert "record 2: field 'instruction' must be a string, got int" in msg
     assert "record 3: field 'input' must be a string, got list" in msg
     assert "record 4: expected an object" in msg
@@ -50,17 +51,17 @@ def test_malformed_records_name_index_and_field(tmp_path):
 def test_jsonl_errors_name_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(records(1)[0]) + "\n\n" + json.dumps({"instruction": "x"}) + "\n{oops\n")
-    with pytest.raises(DataError, match=r"line 4 is not valid JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:4: invalid JSON"):
         load_records(path)
     path.write_text(json.dumps(records(1)[0]) + "\n\n" + json.dumps({"instruction": "x"}) + "\n")
-    with pytest.raises(DataError, match=r"record 1 \(line 3\): field 'output' is missing"):
+    with pytest.raises(DataError, match=r"bad\.jsonl: record 1 \(line 3\): missing field 'output'"):
         load_records(path)
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("", "the file is empty"),
+        ("", "x.json: is empty"),
         ('{"instruction": "x", "output": ', "invalid JSON at line 1"),
         ('{"a": 1}', "expected a JSON list of records, got a dict"),
         ("[]", "no records"),
@@ -71,7 +72,7 @@ def test_file_level_errors(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         load_records(path)
-    with pytest.raises(DataError, match="data file not found"):
+    with pytest.raises(DataError, match="missing.json: no such file"):
         load_records(tmp_path / "missing.json")
 
 
@@ -154,3 +155,14 @@ def test_zero2_config_ships():
 
     cfg = json.loads((Path(lora_finetune.__file__).parent / "configs" / "zero2.json").read_text())
     assert cfg["zero_optimization"]["stage"] == 2 and cfg["gradient_accumulation_steps"] == "auto"
+
+
+def test_template_choices_and_config_file_name_have_one_source():
+    import typing
+
+    from g4t.prompts import TRAINING_CONFIG_FILE, available_templates
+    from g4t.train.config import CONFIG_FILE, TemplateName
+
+    assert list(typing.get_args(TemplateName)) == available_templates()  # read from templates/, plus "chat"
+    assert {"gpt4tools", "gpt4tools_vicuna", "vicuna_v1.1", "vicuna_v1.5", "chat"} <= set(available_templates())
+    assert CONFIG_FILE == TRAINING_CONFIG_FILE == "training_config.json"

@@ -81,7 +81,7 @@ def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(PathError, match="does not exist"):
         ws.resolve("image/nope.png")
     (ws.root / "image" / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(PathError, match="not a readable image"):
+    with pytest.raises(PathError, match="not an image in a supported format"):
         ws.load_image("image/bad.png")
 
 

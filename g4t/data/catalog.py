@@ -1,8 +1,9 @@
 """What the data builder knows about each tool: arguments, condition tool and training observation.
 
-Names and descriptions come from the tool registry (``g4t.tools``), the one source shared with the
-agent. The tables below are the published facts of ``generate_annoations.py`` (condition pairs and
-observation placeholders), extended for tools the published builder did not know.
+Every fact comes from the tool registry (``g4t.tools``), where each tool declares it once: its name,
+description and inputs, whether it returns an image, its condition tool (published TOOLS_CONDITION)
+and its training observation placeholder (published TOOLS_OUTPUT_FORMAT); see ``ToolSpec``. Only the
+published builder's tool list (which tools, in which order) is kept here.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
-    "CONDITION",
     "PUBLISHED_TRAINING_TOOLS",
-    "TEXT_OBSERVATION",
     "ToolInfo",
+    "condition_pairs",
     "registered_tools",
     "tool_catalog",
 ]
@@ -46,29 +46,6 @@ PUBLISHED_TRAINING_TOOLS: tuple[str, ...] = (
     "Replace Something From The Photo",
 )
 
-# TOOLS_CONDITION: the tool that must run first (its output image feeds the main tool). Published
-# pairs; Line has none in the published table, we add it (its detector exists and is registered).
-CONDITION: dict[str, str] = {
-    "Generate Image Condition On Canny Image": "Edge Detection On Image",
-    "Generate Image Condition On Depth": "Predict Depth On Image",
-    "Generate Image Condition On Sketch Image": "Sketch Detection On Image",
-    "Generate Image Condition On Segmentations": "Segment the Image",
-    "Generate Image Condition On Pose Image": "Pose Detection On Image",
-    "Generate Image Condition On Soft Hed Boundary Image": "Hed Detection On Image",
-    "Generate Image Condition On Normal Map": "Predict Normal Map On Image",
-    "Generate Image Condition On Line Image": "Line Detection On Image",
-}
-
-# TOOLS_OUTPUT_FORMAT for tools that return text: the training observation is a placeholder.
-# Every other tool returns an image ("Result saved as <img>" or "<img>").
-TEXT_OBSERVATION: dict[str, str] = {
-    "Detect the Give Object": "[output_from_detection_tool]",
-    "Get Photo Description": "[output_from_caption_tool]",
-    "Answer Question About The Image": "[output_from_vqa_tool]",
-    "Text Detection On Image": "[output_from_text_detection_tool]",
-    "Detection": "[output_from_detection_tool]",
-}
-
 
 @dataclass(frozen=True)
 class ToolInfo:
@@ -80,7 +57,7 @@ class ToolInfo:
         n_args: number of comma-separated Action Input arguments.
         needs_image: the first argument is an image path.
         condition: tool that must run first (its output image replaces the input image), or None.
-        observation: placeholder text for text-output tools, or None for image outputs.
+        observation: placeholder observation of the training data, or None: a saved image name.
     """
 
     name: str
@@ -99,6 +76,11 @@ def registered_tools() -> dict:
     return dict(TOOLS)
 
 
+def condition_pairs() -> dict[str, str]:
+    """``{tool: condition tool}`` for every registered tool that declares one (registry order)."""
+    return {name: spec.condition for name, spec in registered_tools().items() if spec.condition}
+
+
 def tool_catalog(names: Iterable[str]) -> dict[str, ToolInfo]:
     """``ToolInfo`` for each name (and its condition tool), from the registry.
 
@@ -111,7 +93,7 @@ def tool_catalog(names: Iterable[str]) -> dict[str, ToolInfo]:
     registry = registered_tools()
     wanted = list(dict.fromkeys(names))
     for name in list(wanted):
-        cond = CONDITION.get(name)
+        cond = registry[name].condition if name in registry else None
         if cond and cond not in wanted:
             wanted.append(cond)
     missing = [n for n in wanted if n not in registry]
@@ -124,8 +106,8 @@ def tool_catalog(names: Iterable[str]) -> dict[str, ToolInfo]:
             name=name,
             description=spec.description,
             n_args=len(spec.inputs),
-            needs_image=bool(spec.inputs) and spec.inputs[0] == "image",
-            condition=CONDITION.get(name),
-            observation=TEXT_OBSERVATION.get(name),
+            needs_image=spec.takes_image,
+            condition=spec.condition,
+            observation=spec.training_observation,
         )
     return out

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from g4t.cli import arg, split_list
 from g4t.data.captions import Caption, load_captions
 from g4t.data.io import DataError, read_jsonl
 from g4t.data.teacher import teacher_prompt, teacher_tool_lines
+from g4t.interrupts import Interrupted, call_in_worker, signals_raise_interrupted
 
 __all__ = ["CollectConfig", "collect", "main"]
 
@@ -104,7 +107,8 @@ class _Writer:
     """Thread-safe line appender: one ``write`` of a whole line, flushed, per record.
 
     Flushed to the OS at once, so a killed process loses nothing it reported; no ``fsync`` per line
-    (that would serialise the workers on the disk for protection against power loss only).
+    (that would serialise the workers on the disk for protection against power loss only). After
+    ``close`` (an interrupted run) later records are dropped.
     """
 
     def __init__(self, path: Path) -> None:
@@ -115,11 +119,14 @@ class _Writer:
     def write(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
+            if self._f.closed:  # interrupted: what was written is final
+                return
             self._f.write(line)
             self._f.flush()
 
     def close(self) -> None:
-        self._f.close()
+        with self._lock:  # waits for a line being written: the file never ends in a cut line
+            self._f.close()
 
 
 def _make_backend(cfg: CollectConfig):
@@ -171,8 +178,12 @@ def collect(cfg: CollectConfig) -> dict:
     lock = threading.Lock()
     t0 = time.perf_counter()
 
+    stopped = threading.Event()
+
     def on_result(i: int, completion) -> None:
         nonlocal failures
+        if stopped.is_set():
+            return  # interrupted: what was written is final
         c = todo[i]
         base = {"id": c.id, "file_name": c.file_name, "caption": c.caption}
         if completion.ok:
@@ -200,7 +211,26 @@ def collect(cfg: CollectConfig) -> dict:
                 bar.update(1)
 
     try:
-        backend.complete(prompts, gen=gen, on_result=on_result)
+        # The requests run in a worker thread so that SIGINT / SIGTERM are handled at once: the answers
+        # already appended stay, the requests in flight are abandoned (asked again by the next run).
+        with signals_raise_interrupted():
+            call_in_worker(backend.complete, prompts, gen=gen, on_result=on_result)
+    except Interrupted:
+        stopped.set()
+        writer.close()
+        with lock:
+            if failures is not None:
+                failures.close()
+            ok, failed = counts["ok"], counts["failed"]
+        if bar is not None:
+            bar.close()
+        print(
+            f"interrupted: {summary['already_done'] + ok} of {len(captions)} captions answered in {out} "
+            f"({ok} this run, {failed} failed, {len(todo) - ok - failed} not asked or in flight); "
+            "rerun the same command to continue",
+            file=sys.stderr,
+        )
+        raise
     finally:
         writer.close()
         if failures is not None:
@@ -226,12 +256,20 @@ def collect(cfg: CollectConfig) -> dict:
 
 
 def main(cfg: CollectConfig) -> int:
-    """CLI entry: run and print the summary; exit 1 when some captions failed, 2 on bad input."""
+    """CLI entry: run and print the summary.
+
+    Exit status: 0 done; 1 some captions failed (listed in the ``.failed.jsonl`` file); 2 bad input
+    (one line on stderr); 130 / 143 interrupted by SIGINT / SIGTERM (answers so far kept).
+    """
     try:
         s = collect(cfg)
     except (DataError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"get_instruction.py: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(e.exit_status)  # request threads still waiting on sockets must not delay the exit
     cost = f", cost {s['cost']:.4f}" if cfg.price_prompt or cfg.price_completion else ""
     print(
         f"{s['captions']} captions: {s['already_done']} already done, {s['ok']} answered, {s['failed']} failed "
@@ -239,5 +277,5 @@ def main(cfg: CollectConfig) -> int:
         f"tokens {s['prompt_tokens']} prompt + {s['completion_tokens']} completion{cost}"
     )
     if s["failed"]:
-        print(f"failures recorded in {s['failed_path']}; rerun the same command to retry them")
+        print(f"failures recorded in {s['failed_path']}; rerun the same command to retry them", file=sys.stderr)
     return 1 if s["failed"] else 0

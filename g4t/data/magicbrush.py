@@ -12,13 +12,15 @@ MagicBrush release. Instructions are kept whole (the EFE scripts cut their first
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from g4t.cli import arg
 from g4t.data.build import Conversation, eval_record, tool_list, train_records
 from g4t.data.catalog import tool_catalog
-from g4t.data.io import DataError, read_json, write_json_atomic
+from g4t.data.io import DataError, read_json, write_json_set
+from g4t.interrupts import Interrupted, signals_deferred, signals_raise_interrupted
 from g4t.prompts import Step
 
 __all__ = ["MagicBrushConfig", "MagicBrushReport", "convert", "main"]
@@ -74,6 +76,8 @@ def _load(data_dir: Path) -> tuple[dict, dict]:
     captions = read_json(data_dir / "global_descriptions.json")
     if not isinstance(sessions, dict) or not isinstance(captions, dict):
         raise DataError(f"{data_dir}: edit_sessions.json and global_descriptions.json must be JSON objects")
+    if not sessions:
+        raise DataError(f"{data_dir / 'edit_sessions.json'}: no edit sessions (nothing to convert)")
     for sid, turns in sessions.items():
         if not isinstance(turns, list) or not turns:
             raise DataError(f"{data_dir / 'edit_sessions.json'}: session {sid!r} must be a non-empty list of turns")
@@ -158,28 +162,46 @@ def _history(source: str, caption: str, earlier: list[tuple[str, str]]) -> str:
 
 
 def main(cfg: MagicBrushConfig) -> int:
-    """CLI entry: convert, write records and the report, print the counts."""
+    """CLI entry: convert, write records and the report, print the counts.
+
+    Exit status: 0 done; 2 bad input (one line on stderr, outputs untouched); 130 / 143 interrupted by
+    SIGINT / SIGTERM. The outputs are written only once everything is converted, all replaced together
+    or none, so an interrupted or failed run leaves the files of an earlier run as they were; a signal
+    that arrives while they are written lets the writing finish (a second or two).
+    """
     try:
-        convs, ids, report = convert(cfg)
+        with signals_raise_interrupted():
+            print(f"converting {cfg.data_dir} ...", file=sys.stderr, flush=True)
+            convs, ids, report = convert(cfg)
+            rng = random.Random(cfg.seed + 1)
+            train = [r for c in convs for r in train_records(c, cfg.complement_mode, rng)]
+            evals = None
+            if cfg.eval_path:
+                evals = [
+                    eval_record(c, 0, i) | {"session_turn": sid}
+                    for i, (c, sid) in enumerate(zip(convs, ids, strict=True))
+                ]
     except (DataError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"magicbrush_to_instructions.py: error: {e}", file=sys.stderr)
         return 2
-    rng = random.Random(cfg.seed + 1)
-    train = [r for c in convs for r in train_records(c, cfg.complement_mode, rng)]
-    write_json_atomic(cfg.output_path, train)
-    report.train_records = len(train)
-    if cfg.eval_path:
-        records = [
-            eval_record(c, 0, i) | {"session_turn": sid} for i, (c, sid) in enumerate(zip(convs, ids, strict=True))
-        ]
-        write_json_atomic(cfg.eval_path, records)
-        report.eval_records = len(records)
+    except Interrupted as e:
+        print(f"{e}: stopped before writing; {cfg.output_path} left as it was", file=sys.stderr)
+        return e.exit_status
     out = Path(cfg.output_path)
-    write_json_atomic(cfg.report_path or out.with_name(out.stem + ".report.json"), asdict(report), indent=2)
+    report.train_records = len(train)
+    files = [(cfg.output_path, train, None)]
+    if evals is not None:
+        report.eval_records = len(evals)
+        files.append((cfg.eval_path, evals, None))
+    files.append((cfg.report_path or out.with_name(out.stem + ".report.json"), asdict(report), 2))
+    with signals_deferred() as pending:
+        write_json_set(files)  # all replaced together, or none
     print(
         f"{report.sessions} sessions, {report.turns} turns -> {report.conversations} conversations "
         f"({report.chained_turns} chained on the previous output), {report.lost} lost; "
         f"{report.train_records} training records -> {cfg.output_path}"
         + (f"; {report.eval_records} eval records -> {cfg.eval_path}" if cfg.eval_path else "")
     )
+    if pending.signum is not None:
+        return Interrupted(pending.signum).exit_status
     return 0 if report.lost == 0 else 1

@@ -6,7 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from g4t.evaluation.io import EvalInputError, chunk_path, load_predictions
+from g4t.data.io import DataError
+from g4t.evaluation.io import chunk_path, load_predictions
 
 __all__ = ["Gathered", "gather_chunks"]
 
@@ -40,12 +41,12 @@ def gather_chunks(save_path: str | Path, save_name: str, num_chunks: int, allow_
         allow_missing: skip missing chunk files instead of failing.
 
     Raises:
-        EvalInputError: missing chunk files (listed) or a malformed one (file, item, field).
+        DataError: missing chunk files (listed) or a malformed one (file, item, field).
     """
     paths = [chunk_path(save_path, save_name, i) for i in range(num_chunks)]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing and not allow_missing:
-        raise EvalInputError(
+        raise DataError(
             f"{len(missing)} of {num_chunks} chunk files are missing: {', '.join(missing)}. "
             "Did an inference process fail? Re-run it with --resume, or pass --allow_missing_chunks."
         )

@@ -1,126 +1,53 @@
-"""Reading and writing annotation / prediction files, with errors that name the file, item and field."""
+"""Annotation and prediction files of the evaluation, and the published chunk layout.
+
+Reading goes through ``g4t.data.io.read_records`` (errors name the file, the record, its id and the
+field); writing through ``g4t.data.io.atomic_write_json``.
+"""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
-__all__ = [
-    "EvalInputError",
-    "atomic_write_json",
-    "chunk_bounds",
-    "chunk_path",
-    "load_annotations",
-    "load_json",
-    "load_predictions",
-]
+from g4t.data.io import DataError, read_records, type_name
 
+__all__ = ["chunk_bounds", "chunk_path", "load_annotations", "load_predictions"]
 
-class EvalInputError(ValueError):
-    """A bad input file; the message names the file, the item index and the field."""
-
-
-def load_json(path: str | Path) -> Any:
-    """Parse a JSON file; a missing file, a directory, an empty file or invalid JSON raises ``EvalInputError``."""
-    path = Path(path)
-    if path.is_dir():
-        raise EvalInputError(f"{path}: is a directory, expected a JSON file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvalInputError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise EvalInputError(f"{path}: cannot read: {e}") from None
-    if not text.strip():
-        raise EvalInputError(f"{path}: is empty (expected a JSON list)")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise EvalInputError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
-
-
-def _check_list(path: Path, data: Any, what: str) -> list:
-    if not isinstance(data, list):
-        raise EvalInputError(f"{path}: expected a JSON list of {what} objects, got {type(data).__name__}")
-    return data
-
-
-def _check_id(path: Path, i: int, item: Any) -> Any:
-    if not isinstance(item, dict):
-        raise EvalInputError(f"{path}: item [{i}]: expected an object, got {type(item).__name__}")
-    if "id" not in item:
-        raise EvalInputError(f"{path}: item [{i}]: missing field 'id'")
-    if not isinstance(item["id"], (int, str)) or isinstance(item["id"], bool):
-        raise EvalInputError(f"{path}: item [{i}]: field 'id' must be an integer or a string, got {item['id']!r}")
-    return item["id"]
+_ID = (int, str)
 
 
 def load_annotations(path: str | Path, require_output: bool = True) -> list[dict]:
-    """Load a GPT4Tools annotation file (``instruction``, ``output``, unique ``id``; other fields kept).
+    """Load a GPT4Tools annotation file (``id``, ``instruction``, ``output``; other fields kept).
 
     Args:
         path: ``gpt4tools_val_seen.json``-style file.
         require_output: also require a string ``output`` (the GT); inference only needs ``instruction``.
 
     Raises:
-        EvalInputError: naming the file, the item index and the field.
+        DataError: naming the file, the record (index and id) and the field.
     """
-    path = Path(path)
-    data = _check_list(path, load_json(path), '{"id", "instruction", "output"}')
-    fields = ("instruction", "output") if require_output else ("instruction",)
-    for i, item in enumerate(data):
-        _check_id(path, i, item)
-        for name in fields:
-            if name not in item:
-                raise EvalInputError(f"{path}: item [{i}] (id {item['id']!r}): missing field {name!r}")
-            if not isinstance(item[name], str):
-                raise EvalInputError(
-                    f"{path}: item [{i}] (id {item['id']!r}): field {name!r} must be a string, "
-                    f"got {type(item[name]).__name__}"
-                )
-    return data
+    fields = {"id": _ID, "instruction": str}
+    if require_output:
+        fields["output"] = str
+    return read_records(path, fields)
 
 
 def load_predictions(path: str | Path) -> list[dict]:
     """Load a ``[{"id", "output"}]`` prediction file (``output`` a string or a list whose first item is one).
 
     Raises:
-        EvalInputError: naming the file, the item index and the field.
+        DataError: naming the file, the record (index and id) and the field.
     """
-    path = Path(path)
-    data = _check_list(path, load_json(path), '{"id", "output"}')
-    for i, item in enumerate(data):
-        _check_id(path, i, item)
-        if "output" not in item:
-            raise EvalInputError(f"{path}: item [{i}] (id {item['id']!r}): missing field 'output'")
+    records = read_records(path, {"id": _ID, "output": (str, list)})
+    for i, item in enumerate(records):
         out = item["output"]
-        ok = isinstance(out, str) or (isinstance(out, list) and out and isinstance(out[0], str))
-        if not ok:
-            raise EvalInputError(
-                f"{path}: item [{i}] (id {item['id']!r}): field 'output' must be a string "
-                f"(or a list whose first element is a string), got {type(out).__name__}"
+        if isinstance(out, list) and not (out and isinstance(out[0], str)):
+            first = type_name(out[0]) if out else "an empty list"
+            raise DataError(
+                f"{path}: record {i} (id {item['id']!r}): field 'output' must be a string "
+                f"(or a list whose first element is a string), got {first}"
             )
-    return data
-
-
-def atomic_write_json(path: str | Path, data: Any, indent: int | None = None) -> None:
-    """Write JSON to a temporary file in the same folder, fsync it, then ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=indent)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return records
 
 
 def chunk_path(save_path: str | Path, save_name: str, idx: int) -> Path:

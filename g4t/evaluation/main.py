@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 from g4t.cli import arg
+from g4t.data.io import DataError, atomic_write_json
 from g4t.evaluation.gather import gather_chunks
-from g4t.evaluation.io import EvalInputError, atomic_write_json, load_annotations, load_predictions
+from g4t.evaluation.io import load_annotations, load_predictions
 from g4t.evaluation.report import (
     METRICS,
     EvalResult,
@@ -38,6 +39,12 @@ class EvalConfig:
         "starts with the instruction, else completion.",
     )
     allow_missing_chunks: bool = arg(False, help="Evaluate the chunk files that exist instead of failing.")
+    strict: bool = arg(
+        False,
+        help="Also score in strict mode (image file names must match, commas allowed inside text arguments, "
+        "missing predictions count as failures); never changes the published figures.",
+    )
+    chart: bool = arg(False, help="Also draw the per-tool success bar chart ({save_name}_per_tool.png, matplotlib).")
 
     def __post_init__(self) -> None:
         if self.num_chunks < 1:
@@ -45,7 +52,7 @@ class EvalConfig:
 
 
 def run(cfg: EvalConfig) -> EvalResult:
-    """Gather, score and write every output; returns the result (raises ``EvalInputError`` on bad files)."""
+    """Gather, score and write every output; returns the result (raises ``DataError`` on bad files)."""
     annotations = load_annotations(cfg.ann_path)
     counts: dict = {}
     if cfg.pred_path:
@@ -71,7 +78,7 @@ def run(cfg: EvalConfig) -> EvalResult:
             "conflicting_prediction_ids": gathered.conflicting_ids,
         }
         counts = {"duplicate_predictions": len(gathered.duplicate_ids)}
-    result = evaluate_predictions(annotations, predictions, cfg.prompt_mode, cfg.ann_path)
+    result = evaluate_predictions(annotations, predictions, cfg.prompt_mode, cfg.ann_path, strict=cfg.strict)
     if result.unknown_ids:
         print(
             f"WARNING: {len(result.unknown_ids)} predictions have no GT id (skipped, as published): {result.unknown_ids[:10]}"
@@ -79,16 +86,17 @@ def run(cfg: EvalConfig) -> EvalResult:
     if result.missing_ids:
         print(
             f"WARNING: {len(result.missing_ids)} of {len(annotations)} GT samples have no prediction "
-            f"(published means ignore them; strict means count them as failures): {result.missing_ids[:10]}"
+            f"(published means ignore them; --strict means count them as failures): {result.missing_ids[:10]}"
         )
     if result.duplicate_gt_ids:
         print(f"WARNING: duplicate ids in {cfg.ann_path} (the last one is used): {result.duplicate_gt_ids[:10]}")
     sources.update({"ann_path": cfg.ann_path, "prompt_mode": cfg.prompt_mode, "counts": counts})
-    paths = write_outputs(result, out_dir, cfg.save_name, sources)
+    paths = write_outputs(result, out_dir, cfg.save_name, sources, chart=cfg.chart)
     print(published_record(result))
-    print("Strict mode (image file names must match, text arguments may contain commas, missing = 0):")
-    print("        " + "  ".join(f"{paper}: {100 * result.strict[k]:.2f}" for k, _, paper in METRICS))
-    print()
+    if result.strict is not None:
+        print("Strict mode (image file names must match, text arguments may contain commas, missing = 0):")
+        print("        " + "  ".join(f"{paper}: {100 * result.strict[k]:.2f}" for k, _, paper in METRICS))
+        print()
     print(format_per_tool(result))
     print("Wrote " + ", ".join(str(p) for p in paths.values()))
     return result
@@ -98,7 +106,7 @@ def main(cfg: EvalConfig) -> int:
     """CLI entry point: returns the exit status; bad inputs print one clear line, never a traceback."""
     try:
         run(cfg)
-    except EvalInputError as e:
+    except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

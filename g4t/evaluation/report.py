@@ -1,7 +1,8 @@
 """Score a prediction set, then write the published ``eval.txt`` and the extra named outputs.
 
-Extra outputs never change the published numbers: a strict mode, a per-tool table, a JSON report
-and a bar chart PNG of per-tool success.
+Extra outputs never change the published numbers: a per-tool table and a JSON report, and on request
+(``strict`` / ``chart``, off by default so the default run stays fast) a strict mode and a bar chart
+PNG of per-tool success.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from g4t.evaluation.io import EvalInputError, atomic_write_json
+from g4t.data.io import DataError, atomic_write_json, atomic_write_text
 from g4t.evaluation.metrics import SampleScore, extract_prediction, score_sample
 
 __all__ = ["METRICS", "EvalResult", "evaluate_predictions", "format_per_tool", "published_record", "write_outputs"]
@@ -34,8 +35,8 @@ class EvalResult:
 
     Attributes:
         published: the five published means (over predictions whose id has a GT), as ``np.float64``.
-        strict: the strict-mode means over *all* GT ids (missing predictions score 0).
-        per_tool: ``{group: {"n", metric means..., "strict_success"}}``; group = GT tool chain.
+        strict: the strict-mode means over *all* GT ids (missing predictions score 0); None unless asked.
+        per_tool: ``{group: {"n", metric means... [, "strict_success"]}}``; group = GT tool chain.
         scored_ids: ids scored, in prediction order.
         missing_ids: GT ids without a prediction.
         unknown_ids: prediction ids without a GT (published: "Empty Gt", skipped).
@@ -46,7 +47,7 @@ class EvalResult:
     """
 
     published: dict[str, float]
-    strict: dict[str, float]
+    strict: dict[str, float] | None
     per_tool: dict[str, dict]
     scored_ids: list = field(default_factory=list)
     missing_ids: list = field(default_factory=list)
@@ -61,7 +62,11 @@ def _means(scores: list[SampleScore]) -> dict[str, float]:
 
 
 def evaluate_predictions(
-    annotations: list[dict], predictions: list[dict], prompt_mode: str = "auto", ann_path: str = "annotations"
+    annotations: list[dict],
+    predictions: list[dict],
+    prompt_mode: str = "auto",
+    ann_path: str = "annotations",
+    strict: bool = False,
 ) -> EvalResult:
     """Score ``predictions`` against ``annotations`` (both already validated by ``g4t.evaluation.io``).
 
@@ -70,6 +75,10 @@ def evaluate_predictions(
         predictions: ``[{"id", "output"}]``.
         prompt_mode: ``auto`` / ``full`` / ``completion`` (see ``extract_prediction``).
         ann_path: shown in error messages.
+        strict: also compute the strict-mode scores (``EvalResult.strict``, per-tool ``strict_success``).
+
+    Raises:
+        DataError: a GT ``output`` with unpaired ``Action:`` / ``Action Input:`` lines.
     """
     gt_by_id = {}
     id_counts = Counter(a["id"] for a in annotations)
@@ -77,7 +86,7 @@ def evaluate_predictions(
         gt_by_id[a["id"]] = a
     published: list[SampleScore] = []
     strict_by_id: dict = {}
-    groups: dict[str, list[tuple[SampleScore, SampleScore]]] = defaultdict(list)
+    groups: dict[str, list[tuple[SampleScore, SampleScore | None]]] = defaultdict(list)
     handling: Counter = Counter()
     scored, unknown = [], []
     for pred in predictions:
@@ -90,24 +99,27 @@ def evaluate_predictions(
         try:
             score = score_sample(gt["output"], text)
         except ValueError as e:
-            raise EvalInputError(f"{ann_path}: id {pred['id']!r}: field 'output': {e}") from None
-        strict = score_sample(gt["output"], text, strict=True)
+            raise DataError(f"{ann_path}: id {pred['id']!r}: field 'output': {e}") from None
+        strict_score = score_sample(gt["output"], text, strict=True) if strict else None
         published.append(score)
-        strict_by_id[pred["id"]] = strict
+        strict_by_id[pred["id"]] = strict_score
         scored.append(pred["id"])
-        groups[" -> ".join(score.gt_tools) if score.uses_tool else NO_TOOL].append((score, strict))
+        groups[" -> ".join(score.gt_tools) if score.uses_tool else NO_TOOL].append((score, strict_score))
     missing = [k for k in gt_by_id if k not in strict_by_id]
-    zero = SampleScore(0.0, 0.0, 0.0, 0.0, 0.0, False)
-    strict_all = [strict_by_id.get(k, zero) for k in gt_by_id]
     per_tool = {}
     for name in sorted(groups, key=lambda g: (g == NO_TOOL, g)):
         pairs = groups[name]
         row = {"n": len(pairs), **_means([p for p, _ in pairs])}
-        row["strict_success"] = np.mean([s.success for _, s in pairs])
+        if strict:
+            row["strict_success"] = np.mean([s.success for _, s in pairs])
         per_tool[name] = row
+    strict_means = None
+    if strict:
+        zero = SampleScore(0.0, 0.0, 0.0, 0.0, 0.0, False)
+        strict_means = _means([strict_by_id.get(k) or zero for k in gt_by_id])
     return EvalResult(
         published=_means(published),
-        strict=_means(strict_all),
+        strict=strict_means,
         per_tool=per_tool,
         scored_ids=scored,
         missing_ids=missing,
@@ -131,12 +143,15 @@ def published_record(result: EvalResult) -> str:
 
 
 def format_per_tool(result: EvalResult) -> str:
-    """A markdown table: one row per GT tool chain (published metrics + strict success), in percent."""
-    head = "| tool | n | SR_t | SR_act | SR_args | SR | IoU | strict SR |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    """A markdown table: one row per GT tool chain (published metrics [+ strict success]), in percent."""
+    strict = result.strict is not None
+    head = "| tool | n | SR_t | SR_act | SR_args | SR | IoU |" + (" strict SR |" if strict else "")
+    head += "\n|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if strict else "") + "\n"
     rows = []
     for name, r in result.per_tool.items():
         vals = " | ".join(f"{100 * r[k]:.1f}" for k, _, _ in METRICS)
-        rows.append(f"| {name} | {r['n']} | {vals} | {100 * r['strict_success']:.1f} |")
+        extra = f" {100 * r['strict_success']:.1f} |" if strict else ""
+        rows.append(f"| {name} | {r['n']} | {vals} |{extra}")
     return head + "\n".join(rows) + "\n"
 
 
@@ -147,12 +162,12 @@ def _plain(x):
 def _report_dict(result: EvalResult, sources: dict) -> dict:
     return {
         "published": {paper: _plain(result.published[k]) for k, _, paper in METRICS},
-        "strict": {paper: _plain(result.strict[k]) for k, _, paper in METRICS},
+        "strict": None if result.strict is None else {paper: _plain(result.strict[k]) for k, _, paper in METRICS},
         "per_tool": {
             name: {
                 "n": r["n"],
                 **{paper: _plain(r[k]) for k, _, paper in METRICS},
-                "strict_SR": _plain(r["strict_success"]),
+                **({"strict_SR": _plain(r["strict_success"])} if "strict_success" in r else {}),
             }
             for name, r in result.per_tool.items()
         },
@@ -179,11 +194,14 @@ def _bar_chart(result: EvalResult, path: Path, title: str) -> None:
 
     names = list(result.per_tool)
     sr = [100 * result.per_tool[n]["success"] for n in names]
-    strict = [100 * result.per_tool[n]["strict_success"] for n in names]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * max(len(names), 1)))
     y = np.arange(len(names))
-    ax.barh(y - 0.2, sr, height=0.4, label="SR (published)")
-    ax.barh(y + 0.2, strict, height=0.4, label="SR (strict)")
+    if result.strict is None:
+        ax.barh(y, sr, height=0.6, label="SR (published)")
+    else:
+        strict = [100 * result.per_tool[n]["strict_success"] for n in names]
+        ax.barh(y - 0.2, sr, height=0.4, label="SR (published)")
+        ax.barh(y + 0.2, strict, height=0.4, label="SR (strict)")
     ax.set_yticks(y, [f"{n} (n={result.per_tool[n]['n']})" for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
@@ -195,18 +213,21 @@ def _bar_chart(result: EvalResult, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write_outputs(result: EvalResult, out_dir: str | Path, name: str, sources: dict | None = None) -> dict[str, Path]:
-    """Write ``eval.txt`` (published), ``{name}_report.json``, ``{name}_per_tool.md`` and ``{name}_per_tool.png``."""
+def write_outputs(
+    result: EvalResult, out_dir: str | Path, name: str, sources: dict | None = None, chart: bool = False
+) -> dict[str, Path]:
+    """Write ``eval.txt`` (published), ``{name}_report.json``, ``{name}_per_tool.md`` (all atomically)
+    and, with ``chart``, ``{name}_per_tool.png`` (matplotlib is imported only then)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "eval_txt": out_dir / "eval.txt",
         "report": out_dir / f"{name}_report.json",
         "per_tool": out_dir / f"{name}_per_tool.md",
-        "chart": out_dir / f"{name}_per_tool.png",
     }
-    paths["eval_txt"].write_text(published_record(result))
+    atomic_write_text(paths["eval_txt"], published_record(result))
     atomic_write_json(paths["report"], _report_dict(result, dict(sources or {})), indent=2)
-    paths["per_tool"].write_text(format_per_tool(result))
-    _bar_chart(result, paths["chart"], f"{name}: per-tool success")
+    atomic_write_text(paths["per_tool"], format_per_tool(result))
+    if chart:
+        paths["chart"] = out_dir / f"{name}_per_tool.png"
+        _bar_chart(result, paths["chart"], f"{name}: per-tool success")
     return paths

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from g4t.llm.base import GenerationConfig, ModelLoadError, truncate_at_stop
-from g4t.precision import DTypeName, dtype_label, resolve_dtype
+from g4t.llm.base import (
+    Completion,
+    GenerationConfig,
+    ModelLoadError,
+    OnResult,
+    complete_in_batches,
+    stream_until_stop,
+    truncate_at_stop,
+)
+from g4t.llm.fast_greedy import FastGreedy
+from g4t.llm.prefix_cache import PrefixCache
+from g4t.precision import DTypeName, dtype_label, quantization_config, resolve_dtype
 
 __all__ = ["HFBackend", "load_model"]
 
@@ -54,8 +65,6 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if load_in_8bit and load_in_4bit:
-        raise ValueError("choose at most one of load_in_8bit and load_in_4bit")
     from g4t.llm.sources import resolve_model
 
     try:
@@ -66,18 +75,7 @@ def load_model(
     logger.info(f"LLM {base_model}: {dtype_label(torch_dtype)} weights on {device} (--dtype {dtype})")
     kwargs = {"dtype": torch_dtype}
     if load_in_8bit or load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = (
-            BitsAndBytesConfig(load_in_8bit=True)
-            if load_in_8bit
-            else BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=torch_dtype,
-                bnb_4bit_use_double_quant=True,
-            )
-        )
+        kwargs["quantization_config"] = quantization_config(load_in_8bit, load_in_4bit, torch_dtype)
         kwargs["device_map"] = {"": device}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -105,105 +103,63 @@ def load_model(
     return model, tokenizer
 
 
-_DECODE_ATTENTION = "g4t_decode_attention"
-_FAST_MODEL_TYPES = {"llama", "mistral", "qwen2", "qwen3"}
-_attn_lock = threading.Lock()
-_registered = False
+class _TokenQueue:
+    """A transformers streamer that hands each step's new token ids to a queue (the prompt is skipped)."""
+
+    def __init__(self, tokens: queue.Queue) -> None:
+        self.tokens = tokens
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # generate() first puts the prompt
+            self.prompt_seen = True
+            return
+        self.tokens.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        pass
 
 
-def _decode_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
-    """One-token decode attention over a slot cache: two matmuls per KV head group, no ``repeat_kv`` copy.
+class _Cancelled:
+    """Stopping criterion: true once ``event`` is set (the stream's consumer went away)."""
 
-    torch's CPU SDPA kernels are tiled for long queries; for a single query row over a long padded
-    cache they are several times slower than a plain ``q @ K^T -> softmax -> @ V``. Anything else
-    (prefill, no additive mask) goes to transformers' SDPA.
-    """
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
 
-    if query.shape[2] != 1 or attention_mask is None or attention_mask.dtype == torch.bool or dropout:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling)
-    batch, heads, _, dim = query.shape
-    kv_heads = key.shape[1]
-    q = query.reshape(batch, kv_heads, heads // kv_heads, dim)
-    scores = torch.matmul(q, key.transpose(-1, -2)).mul_(scaling if scaling is not None else dim**-0.5)
-    scores.add_(attention_mask)  # [batch, 1, 1, keys] additive: 0 or -inf (padding)
-    out = torch.matmul(torch.softmax(scores, dim=-1), value)  # [batch, kv_heads, group, dim]
-    return out.reshape(batch, 1, heads, dim), None
-
-
-def _register_decode_attention() -> None:
-    global _registered
-    if not _registered:
-        from transformers import AttentionInterface
-
-        AttentionInterface.register(_DECODE_ATTENTION, _decode_attention)
-        _registered = True
-
-
-class _SlotCache:
-    """Preallocated KV cache ``[rows, kv_heads, columns, head_dim]`` per layer (duck-typed ``Cache``).
-
-    Row ``r`` holds its prompt right-aligned at columns ``[width - len_r, width)`` and every row writes
-    its generated tokens at the shared column ``pos``. ``row`` selects one row for its prefill.
-    """
-
-    def __init__(self, layers: int, rows: int, kv_heads: int, columns: int, head_dim: int, dtype, device) -> None:
+    def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        shape = (rows, kv_heads, columns, head_dim)
-        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
-        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
-        self.row: int | None = None  # prefill of one row: columns [start, pos) are written and read
-        self.start = 0
-        self.pos = 0
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
-    def update(self, key, value, layer_idx: int, *args, **kwargs):
-        n = key.shape[2]
-        if self.row is not None:
-            r = slice(self.row, self.row + 1)
-            self.keys[layer_idx][r, :, self.pos : self.pos + n] = key
-            self.values[layer_idx][r, :, self.pos : self.pos + n] = value
-            return (
-                self.keys[layer_idx][r, :, self.start : self.pos + n],
-                self.values[layer_idx][r, :, self.start : self.pos + n],
-            )
-        self.keys[layer_idx][:, :, self.pos : self.pos + n] = key
-        self.values[layer_idx][:, :, self.pos : self.pos + n] = value
-        return self.keys[layer_idx][:, :, : self.pos + n], self.values[layer_idx][:, :, : self.pos + n]
 
-    def get_seq_length(self, layer_idx: int = 0) -> int:
-        return self.pos
-
-    def keep(self, rows) -> None:
-        """Drop finished rows (``rows``: index tensor of the rows to keep)."""
-        self.keys = [k.index_select(0, rows) for k in self.keys]
-        self.values = [v.index_select(0, rows) for v in self.values]
+_DONE = object()
 
 
 class HFBackend:
-    """Batched generation with a local model.
+    """Generation with a local model: batches for batch inference, one prompt at a time for the agent.
 
-    Prompts are sorted longest first and generated ``batch_size`` at a time; each sequence stops at its
-    own stop string or EOS. Completions come back in input order.
-
-    Greedy decoding of Llama-family models takes a faster path with the same results: the token prefix
-    shared by all prompts (the system prompt) is prefilled once and its KV reused; every prompt's
-    remaining tokens are prefilled on their own (no padding compute) into a preallocated slot cache;
-    then the batch decodes one token per step with a matmul attention over the slots, stop strings
-    checked on decoded tails in Python, and finished rows dropped from the batch. Sampling, beam search
-    and other architectures use ``model.generate`` on left-padded batches.
+    * One prompt (an agent step; ``stream``): ``model.generate`` on the prompt's tokens, with the KV cache
+      of the longest token prefix it shares with a recent prompt + completion (``PrefixCache``), so an
+      agent step computes only what is new since the previous step, and a new conversation only what
+      follows the tool list. Greedy outputs are those of a full prefill.
+    * Several prompts: sorted longest first, ``batch_size`` at a time; each sequence stops at its own stop
+      string or EOS; completions come back in input order. Greedy decoding of Llama-family models on the
+      CPU uses ``FastGreedy`` (no padding compute, finished rows leave the batch; chosen by measurement,
+      see ``bench/inference_throughput.py``); everything else uses ``model.generate`` on left-padded batches.
 
     Args:
         model: a causal LM (or peft model) from ``load_model``.
         tokenizer: its tokenizer (left padding).
-        batch_size: prompts per ``generate`` call.
+        batch_size: prompts per batch.
+        prefix_cache: prompt KV caches kept for reuse (0: none, every prompt is prefilled in full).
     """
 
-    def __init__(self, model, tokenizer, batch_size: int = 8) -> None:
+    def __init__(self, model, tokenizer, batch_size: int = 8, prefix_cache: int = 4) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.prefix_cache = PrefixCache(prefix_cache) if prefix_cache > 0 else None
+        self._fast = FastGreedy(model, tokenizer)
 
     @classmethod
     def from_pretrained(
@@ -231,168 +187,108 @@ class HFBackend:
         self, prompts: Sequence[str], stop: Sequence[str] = (), gen: GenerationConfig | None = None
     ) -> list[str]:
         gen = gen or GenerationConfig()
-        if self._fast_path_ok(gen):
-            return self._generate_greedy(prompts, stop, gen)
+        stop = [s for s in stop if s]
+        if len(prompts) == 1:
+            return [self._generate_one(prompts[0], stop, gen)]
+        if self._use_fast_greedy(gen):
+            results = self._fast.generate(prompts, stop, gen, self.batch_size)
+            if results is not None:
+                return results
         return self._generate_hf(prompts, stop, gen)
 
-    def _fast_path_ok(self, gen: GenerationConfig) -> bool:
-        config = getattr(self.model, "config", None)
-        return (
-            not gen.do_sample
-            and gen.num_beams == 1
-            and getattr(config, "model_type", None) in _FAST_MODEL_TYPES
-            and getattr(config, "_attn_implementation", None) in ("sdpa", "eager")
-            and getattr(config, "sliding_window", None) is None
-            and getattr(config, "num_key_value_heads", None) is not None
-        )
-
-    def _stop_candidates(self, stop: Sequence[str]):
-        """Boolean tensor over the vocabulary: tokens whose text may complete a stop string."""
-        import torch
-
-        key = tuple(stop)
-        cached = getattr(self, "_candidates", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        lasts = {s[-1] for s in stop if s}
-        n = len(self.tokenizer)
-        texts = self.tokenizer.batch_decode([[i] for i in range(n)])
-        flags = torch.tensor([("\ufffd" in t) or any(c in t for c in lasts) for t in texts], dtype=torch.bool)
-        self._candidates = (key, flags)
-        return flags
-
-    def _generate_greedy(self, prompts: Sequence[str], stop: Sequence[str], gen: GenerationConfig) -> list[str]:
-        import torch
-
-        stop = [s for s in stop if s]
-        encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
-        if any(not ids for ids in encoded):
-            return self._generate_hf(prompts, stop, gen)
-        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-        # Token prefix shared by every prompt (each keeps at least one token of its own).
-        shared = 0
-        first = encoded[0]
-        limit = min(len(e) for e in encoded) - 1
-        while shared < limit and all(e[shared] == first[shared] for e in encoded):
-            shared += 1
-        if shared < 16:
-            shared = 0
-        eos = self.model.generation_config.eos_token_id if self.model.generation_config else None
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if self.tokenizer.eos_token_id is not None:
-            eos_ids.add(self.tokenizer.eos_token_id)
-        candidates = self._stop_candidates(stop) if stop else None
-        tail = 2 * max((len(s) for s in stop), default=0) + 4
-        results: list[str] = [""] * len(prompts)
-        with _attn_lock, torch.inference_mode():
-            prefix = None
-            if shared:
-                ids = torch.tensor([first[:shared]], device=self._device())
-                out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-                prefix = out.past_key_values
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                for i, toks in zip(idx, self._decode_batch([encoded[i] for i in idx], shared, prefix, gen,
-                                                           eos_ids, stop, candidates, tail), strict=True):  # fmt: skip
-                    text = self.tokenizer.decode(toks, skip_special_tokens=True)
-                    results[i] = truncate_at_stop(text, stop)
-        return results
-
-    def _device(self):
-        return next(self.model.parameters()).device
-
-    def _decode_batch(self, batch, shared, prefix, gen, eos_ids, stop, candidates, tail) -> list[list[int]]:
-        import torch
-
-        config = self.model.config
-        device, dtype = self._device(), next(self.model.parameters()).dtype
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        lengths = [len(ids) for ids in batch]
-        width = max(lengths)
-        columns = width + gen.max_new_tokens
-        rows = len(batch)
-        cache = _SlotCache(config.num_hidden_layers, rows, config.num_key_value_heads, columns, head_dim, dtype, device)
-        mask = torch.zeros(rows, 1, 1, columns, dtype=dtype, device=device)
-        first_tokens = []
-        for r, ids in enumerate(batch):
-            begin = width - len(ids)
-            mask[r, :, :, :begin] = float("-inf")
-            cache.row, cache.start, cache.pos = r, begin, begin
-            if prefix is not None:
-                for layer in range(config.num_hidden_layers):
-                    k, v = prefix.layers[layer].keys, prefix.layers[layer].values
-                    cache.keys[layer][r, :, begin : begin + shared] = k[0]
-                    cache.values[layer][r, :, begin : begin + shared] = v[0]
-                cache.pos = begin + shared
-            own = torch.tensor([ids[shared:]], device=device)
-            q = own.shape[1]
-            causal = torch.full((q, shared + q), float("-inf"), dtype=dtype, device=device).triu(diagonal=shared + 1)
-            out = self.model(
-                input_ids=own,
-                attention_mask=causal[None, None],
-                position_ids=torch.arange(shared, shared + q, device=device)[None],
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            first_tokens.append(int(out.logits[0, -1].argmax()))
-        cache.row, cache.pos = None, width
-        generated = [[t] for t in first_tokens]
-        active = list(range(rows))  # batch rows still generating, in cache order
-        positions = torch.tensor(lengths, device=device)
-        next_tokens = torch.tensor(first_tokens, device=device)
-        finished: set[int] = set()  # rows done (EOS or stop string) but still in the cache
-        _register_decode_attention()
-        previous = config._attn_implementation
-        config._attn_implementation = _DECODE_ATTENTION
-        try:
-            for _ in range(gen.max_new_tokens - 1):
-                for j in self._finished(active, batch, generated, next_tokens, eos_ids, stop, candidates, tail):
-                    finished.add(active[j])
-                if len(finished) == len(active):
-                    break
-                if finished and len(finished) >= max(1, len(active) // 4):  # drop them: less to compute
-                    keep = [j for j, r in enumerate(active) if r not in finished]
-                    index = torch.tensor(keep, device=device)
-                    cache.keep(index)
-                    mask, positions, next_tokens = mask[index], positions[index], next_tokens[index]
-                    active = [active[j] for j in keep]
-                    finished.clear()
-                out = self.model(
-                    input_ids=next_tokens[:, None],
-                    attention_mask=mask[..., : cache.pos + 1],
-                    position_ids=positions[:, None],
-                    past_key_values=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                cache.pos += 1
-                positions = positions + 1
-                next_tokens = out.logits[:, -1].argmax(-1)
-                for r, t in zip(active, next_tokens.tolist(), strict=True):
-                    if r not in finished:
-                        generated[r].append(t)
-        finally:
-            config._attn_implementation = previous
-        return generated
-
-    def _finished(self, active, prompts, generated, next_tokens, eos_ids, stop, candidates, tail) -> list[int]:
-        """Positions (in ``active``) of rows whose last token is EOS or completed a stop string.
-
-        As with transformers' ``StopStringCriteria``, the stop string must end in the newest token and may
-        begin in the prompt's last tokens.
+    def complete(
+        self,
+        prompts: Sequence[str],
+        stop: Sequence[str] = (),
+        gen: GenerationConfig | None = None,
+        on_result: OnResult | None = None,
+    ) -> list[Completion]:
+        """Backend contract, per sample: ``batch_size`` prompts per ``generate`` call, longest first across
+        all the prompts; ``on_result`` hears each result as its batch finishes. Errors (out of memory...) raise.
         """
-        done = [j for j, r in enumerate(active) if generated[r][-1] in eos_ids]
-        if stop:
-            for j in candidates[next_tokens.cpu()].nonzero().flatten().tolist():
-                if j not in done:
-                    row = active[j]
-                    ids = (prompts[row][-tail:] + generated[row])[-tail:]
-                    text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                    before = len(self.tokenizer.decode(ids[:-1], skip_special_tokens=True))
-                    if any(text.find(s, max(0, before - len(s) + 1)) >= 0 for s in stop):  # ends in the new token
-                        done.append(j)
-        return done
+        return complete_in_batches(self.generate, prompts, stop, gen, on_result, self.batch_size, longest_first=True)
+
+    def stream(self, prompt: str, stop: Sequence[str] = (), gen: GenerationConfig | None = None) -> Iterator[str]:
+        """The completion of ``prompt`` as text deltas, generated on a worker thread.
+
+        The deltas concatenate to ``generate([prompt], stop, gen)[0]`` (cut at the first stop string, which
+        may span deltas); closing the generator stops generation after the token being computed.
+        """
+        gen = gen or GenerationConfig()
+        stop = [s for s in stop if s]
+        tokens: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                self._generate_one(prompt, stop, gen, _TokenQueue(tokens), cancel)
+            except BaseException as e:  # handed to the consumer, raised there
+                tokens.put(e)
+            finally:
+                tokens.put(_DONE)
+
+        worker = threading.Thread(target=work, name="g4t-hf-stream", daemon=True)
+        worker.start()
+        try:
+            yield from stream_until_stop(self._deltas(tokens), stop)
+        finally:
+            cancel.set()
+            worker.join()
+
+    def _deltas(self, tokens: queue.Queue) -> Iterator[str]:
+        """Text deltas of the token ids arriving on ``tokens``; the newest token's text (and an unfinished
+        UTF-8 character) is held back until the next token settles how it decodes."""
+        ids: list[int] = []
+        sent = ""
+        while (item := tokens.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            ids.extend(item)
+            settled = self.tokenizer.decode(ids[:-1], skip_special_tokens=True).rstrip("\ufffd")
+            if len(settled) > len(sent) and settled.startswith(sent):
+                yield settled[len(sent) :]
+                sent = settled
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if not text.startswith(sent):  # a tokenizer whose decoding of a prefix is no prefix of the whole
+            logger.warning("streamed text diverged from the final decoding; the stream differs from generate")
+        yield text[len(sent) :] if text.startswith(sent) else ""
+
+    def _generate_one(self, prompt: str, stop: Sequence[str], gen: GenerationConfig, streamer=None, cancel=None):
+        """``model.generate`` on one prompt, from the longest cached token prefix; stores the new cache."""
+        import torch
+
+        ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        if not ids:
+            return self._generate_hf([prompt], stop, gen)[0]
+        device = next(self.model.parameters()).device
+        reuse = self.prefix_cache is not None and gen.num_beams == 1
+        kwargs = self._generation_kwargs(gen, stop)
+        if cancel is not None:
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
+        input_ids = torch.tensor([ids], device=device)
+        with torch.inference_mode():
+            cached, past = self.prefix_cache.take(ids) if reuse else (0, None)
+            if past is not None:
+                kwargs["past_key_values"] = past
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                streamer=streamer,
+                return_dict_in_generate=True,
+                **kwargs,
+            )
+        new = out.sequences[0, len(ids) :].tolist()
+        if reuse and out.past_key_values is not None:
+            held = out.past_key_values.get_seq_length()  # prompt + every new token but the last
+            if len(ids) <= held <= len(ids) + len(new):
+                self.prefix_cache.put(ids + new[: held - len(ids)], out.past_key_values)
+        return truncate_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
+
+    def _use_fast_greedy(self, gen: GenerationConfig) -> bool:
+        """``FastGreedy`` where it won the measurement: greedy Llama-family batches on the CPU."""
+        return next(self.model.parameters()).device.type == "cpu" and self._fast.supports(gen)
 
     def _generate_hf(self, prompts: Sequence[str], stop: Sequence[str], gen: GenerationConfig) -> list[str]:
         import torch

@@ -4,8 +4,8 @@
 ``mode="completions"`` sends the raw prompt to ``/v1/completions``, so a GPT4Tools model served by
 vLLM/SGLang sees exactly its training layout. Requests run ``max_concurrency`` at a time; 429, 5xx,
 timeouts, connection errors and malformed bodies are retried with exponential backoff and full
-jitter (``Retry-After`` honoured, bounded). The API key is read from ``OPENAI_API_KEY`` when a
-request is made, never at import.
+jitter (``Retry-After`` honoured, bounded). The API key is read from ``OPENAI_API_KEY`` (or the
+variable named by ``api_key_env``) when a request is made, never at import.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from g4t.llm.base import GenerationConfig, LLMError, truncate_at_stop
+from g4t.llm.base import Completion, GenerationConfig, LLMError, OnResult, stream_until_stop, truncate_at_stop
 
-__all__ = ["Completion", "OpenAIBackend", "Usage"]
+__all__ = ["OpenAIBackend", "Usage"]
 
 # Local servers (vLLM, Ollama...) accept any key; the SDK refuses an empty one.
 PLACEHOLDER_KEY = "EMPTY"
@@ -56,31 +56,6 @@ class Usage:
         )
 
 
-@dataclass
-class Completion:
-    """The outcome of one prompt: ``text`` (cut at the stop strings) or ``error``.
-
-    Attributes:
-        text: the completion, or None when the prompt failed.
-        error: why it failed (after retries), or None.
-        attempts: requests sent for this prompt.
-        model: the model name the server reported for the answer (None if it sent none).
-        usage: ``{"prompt_tokens", "completion_tokens"}`` of the answer, when the server reported them.
-        seconds: wall time for this prompt, retries and back-off included.
-    """
-
-    text: str | None
-    error: str | None = None
-    attempts: int = 0
-    model: str | None = None
-    usage: dict[str, int] | None = None
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -94,7 +69,7 @@ class OpenAIBackend:
         model: model name on the server (``gpt-4o-mini``, the vLLM ``--served-model-name`` / LoRA name...).
         base_url: server root ending in ``/v1``; None = api.openai.com (or ``OPENAI_BASE_URL``).
         mode: ``chat`` (``/v1/chat/completions``) or ``completions`` (raw prompt, ``/v1/completions``).
-        api_key: explicit key; default ``OPENAI_API_KEY`` at call time, else ``"EMPTY"`` for local servers.
+        api_key: explicit key; default the ``api_key_env`` variable at call time, else ``"EMPTY"`` (local servers).
         max_concurrency: requests in flight at once.
         max_retries: retries per prompt after the first attempt (429/5xx/timeouts/connection/malformed).
         timeout: seconds per request.
@@ -102,6 +77,7 @@ class OpenAIBackend:
         backoff_base: first retry delay in seconds (doubles each retry, full jitter).
         backoff_max: cap on one retry delay (and on an honoured ``Retry-After``).
         max_tokens: completion budget when no ``GenerationConfig`` is given (published ChatGPT run: 400).
+        api_key_env: the environment variable that holds the key (``OPENAI_API_KEY``).
     """
 
     def __init__(
@@ -118,6 +94,7 @@ class OpenAIBackend:
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         max_tokens: int = 512,
+        api_key_env: str = "OPENAI_API_KEY",
     ) -> None:
         if mode not in ("chat", "completions"):
             raise ValueError(f"mode must be 'chat' or 'completions', got {mode!r}")
@@ -136,6 +113,7 @@ class OpenAIBackend:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_tokens = max_tokens
+        self.api_key_env = api_key_env
         self.usage = Usage()
         self._lock = threading.Lock()
         self._rng = random.Random()
@@ -161,23 +139,28 @@ class OpenAIBackend:
         prompts: Sequence[str],
         stop: Sequence[str] = (),
         gen: GenerationConfig | None = None,
-        on_result: Callable[[int, Completion], None] | None = None,
+        on_result: OnResult | None = None,
     ) -> list[Completion]:
-        """Per-sample API: one ``Completion`` per prompt; failures are returned, never raised.
+        """Backend contract, per sample: one ``Completion`` per prompt; failures are returned, never raised.
 
         Args:
             prompts: the prompts.
             stop: stop strings (sent to the server and applied again locally).
             gen: decoding settings; greedy (temperature 0) unless ``gen.do_sample``.
-            on_result: called as ``on_result(index, completion)`` as each prompt finishes (any thread).
+            on_result: called as ``on_result(index, completion)`` as each prompt finishes (any thread);
+                once it returns False, no further request is sent (the prompts not sent get an error).
         """
         client = self._client()
         results: list[Completion | None] = [None] * len(prompts)
+        stopped = threading.Event()
 
         def work(i: int) -> None:
+            if stopped.is_set():
+                results[i] = Completion(None, "not sent: stopped by the caller")
+                return
             results[i] = self._complete_one(client, prompts[i], list(stop), gen)
-            if on_result is not None:
-                on_result(i, results[i])
+            if on_result is not None and on_result(i, results[i]) is False:
+                stopped.set()
 
         if len(prompts) <= 1 or self.max_concurrency == 1:
             for i in range(len(prompts)):
@@ -188,12 +171,67 @@ class OpenAIBackend:
                     f.result()
         return results  # type: ignore[return-value]
 
+    def stream(self, prompt: str, stop: Sequence[str] = (), gen: GenerationConfig | None = None) -> Iterator[str]:
+        """Streaming contract: the completion of ``prompt`` as text deltas (``stream=True``), cut at the first
+        stop string (see ``g4t.llm.base.StreamingBackend``).
+
+        A request that fails before any text arrives is retried like ``complete``; a failure after that
+        raises (the text so far cannot be taken back). Closing the generator closes the HTTP response.
+
+        Raises:
+            LLMError: the request failed (after retries) or the stream broke off.
+        """
+        params = {**self._params(prompt, list(stop), gen), "stream": True}
+        return stream_until_stop(self._stream_deltas(self._client(), params), stop)
+
+    def _stream_deltas(self, client, params: dict) -> Iterator[str]:
+        import httpx
+        import openai
+
+        create = client.chat.completions.create if self.mode == "chat" else client.completions.create
+        for attempt in range(self.max_retries + 1):
+            started = False
+            retry_after = None
+            with self._lock:
+                self.usage.requests += 1
+            try:
+                with create(**params) as response:  # closed on exit, also when our consumer closes us
+                    for chunk in response:
+                        choices = getattr(chunk, "choices", None)
+                        if not choices:  # a usage-only chunk
+                            continue
+                        text = choices[0].delta.content if self.mode == "chat" else choices[0].text
+                        if text:
+                            started = True
+                            yield text
+                return
+            except openai.APIStatusError as e:
+                code = e.status_code
+                reason = f"HTTP {code} from {self.base_url or 'api.openai.com'}: {_short(e.message)}"
+                retryable = code in (408, 409, 429) or code >= 500
+                retry_after = _retry_after(e.response)
+            except (openai.APITimeoutError, openai.APIConnectionError, httpx.HTTPError) as e:
+                reason, retryable = f"connection error or timeout: {_short(str(e))}", True
+            except (openai.APIResponseValidationError, ValueError, AttributeError, IndexError, TypeError) as e:
+                reason, retryable = f"malformed stream chunk: {_short(str(e))}", True
+            if started or not retryable or attempt == self.max_retries:
+                with self._lock:
+                    self.usage.failures += 1
+                where = "the stream broke off" if started else f"failed after {attempt + 1} attempt(s)"
+                raise LLMError(f"streaming request {where}: {reason}")
+            with self._lock:
+                self.usage.retries += 1
+                delay = self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self.backoff_max))
+            time.sleep(delay)
+
     # -- internals -------------------------------------------------------------------------------
 
     def _client(self):
         import openai
 
-        key = self.api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY
+        key = self.api_key or os.environ.get(self.api_key_env) or PLACEHOLDER_KEY
         return openai.OpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
 
     def _params(self, prompt: str, stop: list[str], gen: GenerationConfig | None) -> dict:
@@ -209,6 +247,10 @@ class OpenAIBackend:
         else:
             params["prompt"] = prompt
         return params
+
+    def _reply_text(self, choice) -> str | None:
+        """The text of ``choices[0]`` (None = malformed, retried); ``ToolCallingBackend`` reads ``tool_calls`` here."""
+        return choice.message.content if self.mode == "chat" else choice.text
 
     def _request(self, client, params: dict) -> tuple[str, str | None, dict[str, int] | None]:
         """One HTTP request: ``(text, reported model, reported usage)``; raises ``_Retryable`` / ``LLMError``."""
@@ -235,7 +277,7 @@ class OpenAIBackend:
             raise _Retryable(f"malformed response body: {_short(str(e))}") from e
         try:
             choice = resp.choices[0]
-            text = choice.message.content if self.mode == "chat" else choice.text
+            text = self._reply_text(choice)
         except (AttributeError, IndexError, TypeError) as e:
             raise _Retryable(f"malformed response body: no choices[0] text ({e})") from e
         if not isinstance(text, str):

@@ -1,8 +1,9 @@
 """On-disk cache of per-sample scores, keyed by sample hash and indicator configuration.
 
 One JSON-lines file per (indicator, config): ``{cache_dir}/{name}-{config_hash}.jsonl`` holding
-``{"h": sample_hash, "v": value}`` lines. New scores are appended as they are computed, so an
-interrupted run loses at most one batch and a rerun only scores what is missing.
+``{"h": sample_hash, "v": value}`` lines. New scores are appended as they are computed (per batch for
+local models, per answer for API scorers), so an interrupted run loses at most one batch or the
+requests in flight, and a rerun only scores what is missing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -66,3 +68,28 @@ class ScoreCache:
             self.values.update(new)
             self._append(new)
         return [self.values[h] for h in hashes]
+
+    def get_or_stream(
+        self, hashes: Sequence[str], items: Sequence, compute: Callable[[list, Callable[[int, float], None]], None]
+    ) -> list[float]:
+        """Like ``get_or_compute`` for a scorer that reports each value as it finishes (API calls).
+
+        ``compute(todo_items, on_value)`` calls ``on_value(j, value)`` (from any thread) for every item it
+        scored; each value is appended to the cache at once, so an interruption loses only the requests
+        in flight. Items it reports no value for (failed requests) come back as NaN, uncached: a rerun
+        asks for them again.
+        """
+        todo = [i for i, h in enumerate(hashes) if h not in self.values]
+        seen: set[str] = set()
+        todo = [i for i in todo if not (hashes[i] in seen or seen.add(hashes[i]))]
+        lock = threading.Lock()
+
+        def on_value(j: int, value: float) -> None:
+            new = {hashes[todo[j]]: float(value)}
+            with lock:
+                self.values.update(new)
+                self._append(new)
+
+        if todo:
+            compute([items[i] for i in todo], on_value)
+        return [self.values.get(h, math.nan) for h in hashes]

@@ -28,6 +28,9 @@ def default_embedding_model() -> str:
         return "sentence-transformers/all-MiniLM-L6-v2"
 
 
+_SAVE_EVERY = 4096  # texts per encode call; what is finished is saved when a run is interrupted
+
+
 def embed_texts(
     texts: Sequence[str],
     model: str,
@@ -59,16 +62,21 @@ def embed_texts(
         from sentence_transformers import SentenceTransformer
 
         encoder = SentenceTransformer(model, device=device)
-        emb = encoder.encode(
-            [texts[i] for i in todo], batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        for i, e in zip(todo, emb, strict=True):
-            known[keys[i]] = np.asarray(e, dtype=np.float32)
-        if cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=np.array(list(known)), emb=np.stack(list(known.values())))
-            tmp.replace(cache)
+        n_known = len(known)
+        try:  # in chunks, saved even when interrupted: a rerun embeds only what is missing
+            for start in range(0, len(todo), _SAVE_EVERY):
+                chunk = todo[start : start + _SAVE_EVERY]
+                emb = encoder.encode(
+                    [texts[i] for i in chunk], batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+                )
+                for i, e in zip(chunk, emb, strict=True):
+                    known[keys[i]] = np.asarray(e, dtype=np.float32)
+        finally:
+            if cache and len(known) > n_known:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(".tmp.npz")
+                np.savez(tmp, keys=np.array(list(known)), emb=np.stack(list(known.values())))
+                tmp.replace(cache)
     return np.stack([known[k] for k in keys])
 
 

@@ -178,6 +178,9 @@ def compute_indicators(
     out: dict[str, np.ndarray] = {}
     for ind in indicators:
         cache = ScoreCache(cache_dir, ind.name, {"name": ind.name, **ind.config()})
-        raw = cache.get_or_compute(hashes, list(records), ind.score, batch_size=batch_size)
+        if hasattr(ind, "score_each"):  # API scorers: every answer cached as it arrives
+            raw = cache.get_or_stream(hashes, list(records), ind.score_each)
+        else:
+            raw = cache.get_or_compute(hashes, list(records), ind.score, batch_size=batch_size)
         out[ind.name] = ind.finalize(np.asarray(raw, dtype=float))
     return out

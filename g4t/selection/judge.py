@@ -83,7 +83,8 @@ class LLMJudge:
             output=p.output.strip(),
         )
 
-    def score(self, records: list[dict]) -> list[float]:
+    def _complete(self, records: list[dict], on_result=None) -> list:
+        from g4t.interrupts import call_in_worker
         from g4t.llm.base import GenerationConfig
 
         if self._backend is None:
@@ -97,7 +98,23 @@ class LLMJudge:
                 max_concurrency=self.max_concurrency,
             )
         gen = GenerationConfig(temperature=0.0, max_new_tokens=self.max_new_tokens)
-        # Per-sample results: a prompt that still fails after the backend's retries scores NaN
-        # (not cached as a number, filled by the selector's standardisation) instead of ending the run.
-        results = self._backend.complete([self.prompt(r) for r in records], stop=(), gen=gen)
-        return [parse_judge_score(r.text) if r.ok else math.nan for r in results]
+        prompts = [self.prompt(r) for r in records]
+        # In a worker thread, so that SIGINT / SIGTERM reach the main thread at once.
+        return call_in_worker(self._backend.complete, prompts, stop=(), gen=gen, on_result=on_result)
+
+    def score(self, records: list[dict]) -> list[float]:
+        """Scores in record order; a prompt that still fails after the backend's retries scores NaN."""
+        return [parse_judge_score(r.text) if r.ok else math.nan for r in self._complete(records)]
+
+    def score_each(self, records: list[dict], on_value) -> None:
+        """Report ``on_value(i, score)`` as each answer arrives (the score cache appends it at once).
+
+        A prompt that still fails after the backend's retries reports nothing: it is NaN in this run
+        (filled by the selector's standardisation) and asked again by the next one.
+        """
+
+        def on_result(i: int, result) -> None:
+            if result.ok:
+                on_value(i, parse_judge_score(result.text))
+
+        self._complete(records, on_result)

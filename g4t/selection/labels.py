@@ -5,19 +5,24 @@ user would: ``lora_finetune.py`` (LoRA, or ``--full_finetune``) on the subset, `
 the validation annotations, ``evaluate_result.py``; the label is the published SR (or another
 metric of the evaluation report). Labels are cached in ``labels.json`` under the work folder,
 keyed by the subset's content and the whole training/evaluation setup, so an interrupted loop
-resumes where it stopped and a changed setup never reuses stale labels.
+resumes where it stopped and a changed setup never reuses stale labels. A SIGINT / SIGTERM is
+forwarded to the running script, which saves its work (``lora_finetune.py``: a checkpoint of the
+current step, resumed by the rerun) and exits; the interrupted subset is labelled by the next run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from g4t.data.io import atomic_write_json
+from g4t.interrupts import Interrupted
 from g4t.selection.cache import config_hash
 from g4t.selection.samples import sample_hash
 
@@ -73,10 +78,16 @@ class SubprocessLabeler:
     def _run(self, script: str, args: list[str], log: Path) -> None:
         cmd = [self.python, str(REPO_ROOT / script), *args]
         env = {**os.environ, **self.env}
-        with log.open("w") as f:
+        with log.open("a") as f:  # appended: the log of an interrupted attempt stays readable
             f.write(" ".join(cmd) + "\n")
             f.flush()
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+            try:
+                proc.wait()
+            except BaseException as e:  # SIGINT / SIGTERM here: the child saves its work and stops too
+                sig = signal.SIGINT if isinstance(e, KeyboardInterrupt) else signal.SIGTERM
+                _stop_child(proc, e.signum if isinstance(e, Interrupted) else sig)
+                raise
         if proc.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
             raise RuntimeError(f"{script} failed with exit status {proc.returncode} (log: {log}):\n{tail}")
@@ -136,6 +147,22 @@ class SubprocessLabeler:
         return float(report["published"][self.metric])
 
 
+# How long a child (lora_finetune.py finishing its step and saving a checkpoint) may take to stop.
+CHILD_GRACE_S = 30.0
+
+
+def _stop_child(proc: subprocess.Popen, signum: int) -> None:
+    """Forward the signal to the child, give it ``CHILD_GRACE_S`` to save and exit, then kill it."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signum)
+    try:
+        proc.wait(timeout=CHILD_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def label_subsets(
     pool: Sequence[dict],
     subsets: Sequence[Sequence[int]],
@@ -166,10 +193,7 @@ def label_subsets(
             log(f"labelling subset {i + 1}/{len(subsets)} ({len(records)} samples) -> {name}")
             value = float(label_fn(records, name))
             cache[key] = {"label": value, "name": name, "size": len(records)}
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cache, indent=1))
-            tmp.replace(cache_path)
+            atomic_write_json(cache_path, cache, indent=1)
             log(f"  label {value:.4f}")
         labels.append(cache[key]["label"])
     return labels

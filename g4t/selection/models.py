@@ -11,20 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from g4t.precision import resolve_device
 from g4t.selection.samples import parse_sample
 
 __all__ = ["DEFAULT_CLIP_MODEL", "DEFAULT_REWARD_MODEL", "ClipScorer", "RewardScorer"]
 
 DEFAULT_REWARD_MODEL = "OpenAssistant/reward-model-deberta-v3-large-v2"
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
-
-
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 @dataclass
@@ -59,7 +52,7 @@ class RewardScorer:
     def _load(self) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        self._device = _device(self.device)
+        self._device = resolve_device(self.device)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model)
         self._model = AutoModelForSequenceClassification.from_pretrained(self.model).to(self._device).eval()
 
@@ -141,7 +134,7 @@ class ClipScorer:
         if self._model is None:
             from transformers import CLIPModel, CLIPProcessor
 
-            self._device = _device(self.device)
+            self._device = resolve_device(self.device)
             self._processor = CLIPProcessor.from_pretrained(self.model)
             self._model = CLIPModel.from_pretrained(self.model).to(self._device).eval()
         images = [Image.open(path).convert("RGB") for _, path, _ in jobs]

@@ -15,7 +15,6 @@ The InstructionGPT-4 method on GPT4Tools annotations (docs/selection.md):
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,8 +23,10 @@ from typing import Literal
 import numpy as np
 
 from g4t.cli import arg, split_list
+from g4t.data.io import atomic_write_json, read_records
+from g4t.interrupts import signals_raise_interrupted
 
-__all__ = ["INDICATORS", "SelectDataConfig", "SelectionResult", "load_records", "run"]
+__all__ = ["INDICATORS", "SelectDataConfig", "SelectionResult", "run"]
 
 INDICATORS = ("length", "steps", "validity", "reward", "judge", "clip")
 
@@ -123,17 +124,6 @@ class SelectionResult:
     paths: dict = field(default_factory=dict)
 
 
-def load_records(path: str | Path) -> list[dict]:
-    """Annotation records from a JSON list or a JSON-lines file."""
-    text = Path(path).read_text(encoding="utf-8")
-    if Path(path).suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    data = json.loads(text)
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of records")
-    return data
-
-
 def build_indicators(cfg: SelectDataConfig) -> list:
     """The indicator objects named in ``cfg.indicators``."""
     from g4t.selection.indicators import LengthIndicator, StepsIndicator, ToolValidityIndicator
@@ -184,12 +174,24 @@ def _plain_score(values: dict[str, np.ndarray]) -> np.ndarray:
 def run(cfg: SelectDataConfig, label_fn=None, log=print) -> SelectionResult:
     """Select ``cfg.budget`` samples and write the subset and its report.
 
+    Every stage keeps what it finished on disk as it goes (indicator scores and embeddings in
+    ``cache_dir``, labels in ``labels.json``), so a rerun after an interruption starts where it stopped.
+
     Args:
         cfg: the configuration.
         label_fn: ``label(records, name) -> float`` overriding the subprocess fine-tune+evaluate loop
             (tests use a cheap one; the scripts always use ``SubprocessLabeler``).
         log: progress printer.
+
+    Raises:
+        Interrupted: SIGINT / SIGTERM (when called from the main thread): the finished stage results are
+            saved, a running ``lora_finetune.py`` got the signal and saved a checkpoint.
     """
+    with signals_raise_interrupted():
+        return _run(cfg, label_fn, log)
+
+
+def _run(cfg: SelectDataConfig, label_fn, log) -> SelectionResult:
     from g4t.selection.clustering import diversity_clusters, kmeans_subsets, select_by_quota
     from g4t.selection.compare import cross_validate, held_out
     from g4t.selection.features import pool_features
@@ -198,7 +200,7 @@ def run(cfg: SelectDataConfig, label_fn=None, log=print) -> SelectionResult:
     from g4t.selection.report import write_report
     from g4t.selection.selector import SelectorConfig, train_selector
 
-    records = load_records(cfg.data_path)
+    records = read_records(cfg.data_path)
     n = len(records)
     if cfg.budget > n:
         raise ValueError(f"--budget {cfg.budget} exceeds the pool of {n} samples")
@@ -263,8 +265,7 @@ def run(cfg: SelectDataConfig, label_fn=None, log=print) -> SelectionResult:
         result.scores = _plain_score(values)
     result.selected = select_by_quota(result.scores, clusters, cfg.budget)
     out = Path(cfg.output_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([records[i] for i in result.selected], ensure_ascii=False, indent=1))
+    atomic_write_json(out, [records[i] for i in result.selected], indent=1)
     report_dir = cfg.report_dir or str(out.with_suffix("")) + "_report"
     result.paths = write_report(
         report_dir, records, result.selected, clusters, {**values, "selector_score": result.scores}, extra

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from g4t.data.io import atomic_write_text
 from g4t.selection.samples import parse_sample
 
 __all__ = ["NO_TOOL", "plot_distributions", "tool_counts", "write_report"]
@@ -105,7 +106,7 @@ def write_report(
         **(extra or {}),
     }
     paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "png": out_dir / "indicators.png"}
-    paths["json"].write_text(json.dumps(report, indent=2, default=float))
+    atomic_write_text(paths["json"], json.dumps(report, indent=2, default=float))
     lines = [
         f"# Data selection report\n\nSelected {len(chosen)} of {len(records)} samples.\n",
         "## Per tool\n\n| tool | pool | selected |\n|---|---:|---:|",
@@ -121,6 +122,6 @@ def write_report(
         if title in report:
             lines += [f"\n## {title.replace('_', ' ')}\n\n| predictor | pearson | spearman |\n|---|---:|---:|"]
             lines += [f"| {k} | {c['pearson']:.3f} | {c['spearman']:.3f} |" for k, c in report[title].items()]
-    paths["md"].write_text("\n".join(lines) + "\n")
+    atomic_write_text(paths["md"], "\n".join(lines) + "\n")
     plot_distributions(values, np.asarray(selected, dtype=int), paths["png"])
     return paths

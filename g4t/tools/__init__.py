@@ -1,17 +1,28 @@
 """Visual tools. Importing this package registers every tool family; model libraries
-(transformers, diffusers, ...) are only imported when a tool loads its weights."""
+(transformers, diffusers, ...) are only imported when a tool loads its weights.
 
-from g4t.tools import (  # noqa: F401  (registration side effect)
-    basic,
+One module per family, named for what it holds. The import order below is the registration order
+(``MODELS`` / ``TOOLS``), which the docs, the offline teacher and the data builder follow: keep it
+(``tests/test_tools_specs.py`` checks it, since generated data depends on it).
+"""
+
+from g4t.tools import (  # noqa: I001, F401  (registration side effect, in this order)
+    edges,
+    crop,
     captioning,
-    controlnet,
-    detectors,
+    generation,
     editing,
+    controlnet,
+    condition_maps,
     grounding,
+    object_editing,
     ocr,
+    detection,
     vqa,
 )
-from g4t.tools.registry import MODELS, TOOLS, Toolbox, parse_load
-from g4t.tools.workspace import PathError, Workspace
+from g4t.tools.registry import MODELS, TOOLS, Toolbox, check_conditions, parse_load
+from g4t.tools.workspace import ImageError, PathError, Workspace
 
-__all__ = ["MODELS", "TOOLS", "PathError", "Toolbox", "Workspace", "parse_load"]
+check_conditions()  # every declared condition names a registered image -> image tool
+
+__all__ = ["MODELS", "TOOLS", "ImageError", "PathError", "Toolbox", "Workspace", "parse_load"]

@@ -27,6 +27,7 @@ class ImageCaptioning(ToolModel):
         description="useful when you want to know what is inside the photo. receives image_path as input. "
         "The input to this tool should be a string, representing the image_path. ",
         inputs=("image",),
+        training_observation="[output_from_caption_tool]",  # published TOOLS_OUTPUT_FORMAT
     )
     def inference(self, image: Image.Image) -> str:
         import torch

@@ -14,8 +14,7 @@ import os
 
 from PIL import Image
 
-from g4t.tools.diffusion import NEGATIVE_PROMPT, PROMPT_SUFFIX, DiffusionModel, generation_size
-from g4t.tools.editing import SD_BASE
+from g4t.tools.diffusion import NEGATIVE_PROMPT, PROMPT_SUFFIX, SD_BASE, DiffusionModel, generation_size
 from g4t.tools.registry import register_model, tool
 
 __all__ = [
@@ -85,6 +84,7 @@ class CannyText2Image(_ControlNetText2Image):
         "image of a object or something from this edge image. The input to this tool should be a comma "
         "separated string of two, representing the image_path and the user description. ",
         inputs=("image", "text"),
+        condition="Edge Detection On Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -101,6 +101,7 @@ class LineText2Image(_ControlNetText2Image):
         "generate a new real image of a object or something from this straight lines. The input to this tool "
         "should be a comma separated string of two, representing the image_path and the user description. ",
         inputs=("image", "text"),
+        condition="Line Detection On Image",  # ours: the published table has no Line pair
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -118,6 +119,7 @@ class HedText2Image(_ControlNetText2Image):
         "this tool should be a comma separated string of two, representing the image_path and the user "
         "description",
         inputs=("image", "text"),
+        condition="Hed Detection On Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -135,6 +137,7 @@ class ScribbleText2Image(_ControlNetText2Image):
         "image or a sketch image. The input to this tool should be a comma separated string of two, "
         "representing the image_path and the user description",
         inputs=("image", "text"),
+        condition="Sketch Detection On Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -151,6 +154,7 @@ class PoseText2Image(_ControlNetText2Image):
         "image of a human from this pose. The input to this tool should be a comma separated string of two, "
         "representing the image_path and the user description",
         inputs=("image", "text"),
+        condition="Pose Detection On Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -167,6 +171,7 @@ class SegText2Image(_ControlNetText2Image):
         "new real image of a object or something from these segmentations. The input to this tool should be "
         "a comma separated string of two, representing the image_path and the user description",
         inputs=("image", "text"),
+        condition="Segment the Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -183,6 +188,7 @@ class DepthText2Image(_ControlNetText2Image):
         "image of a object or something from the depth map. The input to this tool should be a comma "
         "separated string of two, representing the image_path and the user description",
         inputs=("image", "text"),
+        condition="Predict Depth On Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)
@@ -199,6 +205,7 @@ class NormalText2Image(_ControlNetText2Image):
         "image of a object or something from the normal map. The input to this tool should be a comma "
         "separated string of two, representing the image_path and the user description",
         inputs=("image", "text"),
+        condition="Predict Normal Map On Image",  # published TOOLS_CONDITION
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         return self.generate(image, text)

@@ -35,6 +35,7 @@ __all__ = [
     "COMPONENTS",
     "NEGATIVE_PROMPT",
     "PROMPT_SUFFIX",
+    "SD_BASE",
     "ComponentCache",
     "DiffusionModel",
     "blend",
@@ -45,6 +46,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# The published runwayml/* repositories were withdrawn from the hub; this is the maintained copy.
+SD_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # Text2Image and the base of every ControlNet tool
 PROMPT_SUFFIX = ", best quality, extremely detailed"  # published, appended to every SD prompt
 NEGATIVE_PROMPT = (  # published negative prompt of Text2Image and the ControlNet tools
     "longbody, lowres, bad anatomy, bad hands, missing fingers, extra digit, fewer digits, "

@@ -14,6 +14,31 @@ built automatically once every class they require is loaded; helper classes have
 Descriptions are shown exactly as the LLM sees them (inside the code blocks, trailing spaces included).
 GPU memory is approximate, fp16. All Stable Diffusion tools on one device share their common weights
 (see "Memory" in the README): the figure for a ControlNet tool is what it adds to the shared base.
+
+Every fact below is declared once, on the tool (`@tool(...)` in `g4t/tools/`), and read from there by
+the agent, the training-data builder, the offline teacher and this page: the inputs, whether the
+tool returns an image (its return annotation), its *condition tool* (the tool whose output image it
+takes; the data builder calls it first) and its *training observation* (the placeholder the
+training data shows instead of a real result; tools without one show a saved image name).
+
+## Images
+
+Every image a tool reads (and every upload) is opened by `g4t.tools.images.open_image`:
+
+* **Pixel limit, before decoding.** An image with more than `--max_image_pixels` pixels (width x
+  height; default: the `G4T_MAX_IMAGE_PIXELS` environment variable, else 25 000 000) is refused from
+  its header with a one-line message; no pixel is decoded. Pillow's own bomb guard (about 179 Mpx)
+  still applies above that.
+* **Formats:** PNG, JPEG, GIF, BMP, TIFF, WebP, ICO, PPM, TGA. SVG, PDF, EPS, empty, truncated and
+  non-image files get a readable error naming the file relative to the conversation folder.
+* **Conversion to 8-bit RGB:** 16-bit images are scaled by their nominal range (0..65535 -> 0..255),
+  32-bit integer and float images by the smallest standard range that holds their values (0..1,
+  0..255, 0..65535), else by their actual range; transparency is composited onto white; CMYK,
+  palette and other modes go through Pillow; animated images give their first frame; the EXIF
+  orientation is applied.
+* **Uploads** are resized to fit 512 x 512 (sides multiples of 64) and saved as PNG. JPEGs are decoded
+  at a reduced scale when they are much larger; files are written under a temporary name and renamed,
+  so a failed upload or tool output leaves nothing behind.
 """
 
 
@@ -29,14 +54,16 @@ def render_tools_markdown() -> str:
         _HEADER,
         "## Classes",
         "",
-        "| `--load` class | tools | default model | GPU memory | requires |",
-        "|---|---|---|---|---|",
+        "| `--load` class | module | tools | default model | GPU memory | requires |",
+        "|---|---|---|---|---|---|",
     ]
     for spec in MODELS.values():
         tools = "<br>".join(t.name for t in spec.tools) or "(helper: no tool of its own)"
         model = f"`{spec.default_model}`" if spec.default_model else "-"
         requires = ", ".join(spec.requires) or "-"
-        lines.append(f"| `{spec.name}` | {tools} | {model} | {spec.gpu_memory} | {requires} |")
+        lines.append(
+            f"| `{spec.name}` | `{spec.cls.__module__}` | {tools} | {model} | {spec.gpu_memory} | {requires} |"
+        )
     lines += ["", "## Tools", ""]
     for spec in MODELS.values():
         for t in spec.tools:
@@ -46,6 +73,9 @@ def render_tools_markdown() -> str:
                 f"- `--load` class: `{spec.name}`"
                 + (f" (built from {', '.join(spec.requires)})" if spec.requires else ""),
                 f"- Action Input: `{_inputs(t.inputs)}`",
+                f"- Returns: {'an image (saved as a new PNG in the conversation folder)' if t.returns_image else 'text'}",
+                *([f"- Condition tool: {t.condition} (its output image is this tool's input)"] if t.condition else []),
+                *([f"- Training observation: `{t.training_observation}`"] if t.training_observation else []),
                 f"- Default model: {f'`{spec.default_model}`' if spec.default_model else 'none (no weights)'}",
                 f"- Approximate GPU memory: {spec.gpu_memory}",
                 "",

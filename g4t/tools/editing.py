@@ -1,8 +1,8 @@
-"""Text-to-image and instruction editing with Stable Diffusion (diffusers), on shared components.
+"""Instruction editing of a whole image with Stable Diffusion (diffusers), and the inpainting helper.
 
-``Text2Image`` (SD 1.5), ``InstructPix2Pix``, ``MagicBrush`` (EFE's "Edit Image Using Text", the
-MagicBrush fine-tune of InstructPix2Pix) and the ``Inpainting`` helper that ``ImageEditing`` and the
-fine-grained edit tools use. All of them take their UNet, VAE and text encoder from the per-device
+``InstructPix2Pix``, ``MagicBrush`` (EFE's "Edit Image Using Text", the MagicBrush fine-tune of
+InstructPix2Pix) and the ``Inpainting`` helper that the edits of one named object use
+(``g4t.tools.object_editing``). All of them take their UNet, VAE and text encoder from the per-device
 component cache (``g4t.tools.diffusion``), so weights two checkpoints have in common stay resident once.
 """
 
@@ -11,56 +11,13 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from g4t.tools.diffusion import NEGATIVE_PROMPT, PROMPT_SUFFIX, DiffusionModel, blend, generation_size
+from g4t.tools.diffusion import DiffusionModel, blend, generation_size
 from g4t.tools.registry import register_model, tool
 
-__all__ = ["SD_BASE", "InstructPix2Pix", "Inpainting", "MagicBrush", "Text2Image"]
+__all__ = ["SD_INPAINTING", "InstructPix2Pix", "Inpainting", "MagicBrush"]
 
-# The published runwayml/* repositories were withdrawn from the hub; these are the maintained copies.
-SD_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+# The published runwayml/* repository was withdrawn from the hub; this is the maintained copy.
 SD_INPAINTING = "stable-diffusion-v1-5/stable-diffusion-inpainting"
-
-
-@register_model("Text2Image", default_model=SD_BASE, gpu_memory="~2.5 GB (shared SD 1.5 base)")
-class Text2Image(DiffusionModel):
-    """Stable Diffusion 1.5 text-to-image with the published prompt suffix and negative prompt."""
-
-    num_inference_steps = 50  # published: the pipeline default
-    guidance_scale = 7.5  # published: the pipeline default
-    height: int | None = None  # None: the checkpoint's native size (512 for SD 1.5)
-    width: int | None = None
-
-    def setup(self) -> None:
-        from diffusers import StableDiffusionPipeline
-
-        self.pipe = self.finish(
-            StableDiffusionPipeline(
-                **self.sd_components(),
-                scheduler=self.scheduler("PNDMScheduler"),
-                safety_checker=None,
-                feature_extractor=None,
-                requires_safety_checker=False,
-            )
-        )
-
-    @tool(
-        name="Generate Image From User Input Text",
-        description="useful when you want to generate an image from a user input text and save it to a file. like: "
-        "generate an image of an object or something, or generate an image that includes some objects. The input to "
-        "this tool should be a string, representing the text used to generate image. ",
-        inputs=("text",),
-    )
-    def inference(self, text: str) -> Image.Image:
-        with self.running(self.pipe) as pipe:
-            return pipe(
-                text + PROMPT_SUFFIX,
-                negative_prompt=NEGATIVE_PROMPT,
-                height=self.height,
-                width=self.width,
-                num_inference_steps=self.num_inference_steps,
-                guidance_scale=self.guidance_scale,
-                generator=self.generator(),
-            ).images[0]
 
 
 class _Pix2PixBase(DiffusionModel):

@@ -1,11 +1,9 @@
-"""Grounding and segmentation: GroundingDINO boxes, SAM masks, and the composites built on them.
+"""Grounding and segmentation: GroundingDINO boxes, SAM masks, and the object segmentation built on them.
 
 ``Text2Box`` (transformers ``GroundingDinoForObjectDetection``), ``Segmenting`` (transformers
-``SamModel``: automatic masks for the whole image, box-prompted masks for the composites),
-``ObjectSegmenting`` (boxes -> masks), ``ImageEditing`` (boxes -> masks -> dilated mask -> SD
-inpainting: remove / replace) and ``ObjectEditing``, a fine-grained edit that applies an
-InstructPix2Pix instruction to one named object only: every pixel outside the object's dilated
-mask is copied from the input unchanged.
+``SamModel``: automatic masks for the whole image, box-prompted masks for the composites) and
+``ObjectSegmenting`` (boxes -> masks, ``object_mask``). The edits of one named object that build on
+them (remove, replace, edit) live in ``g4t.tools.editing``.
 
 Overlays are drawn with numpy/PIL at the input's size (the published matplotlib figures were never
 closed and came out at a different size).
@@ -16,10 +14,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from g4t.tools.diffusion import blend, dilate_mask
 from g4t.tools.registry import ToolModel, register_model, tool
 
-__all__ = ["ImageEditing", "ObjectEditing", "ObjectSegmenting", "Segmenting", "Text2Box", "draw_boxes", "overlay_masks"]
+__all__ = ["ObjectSegmenting", "Segmenting", "Text2Box", "draw_boxes", "not_found", "object_mask", "overlay_masks"]
 
 
 def _colours(n: int, seed: int = 0) -> np.ndarray:
@@ -97,6 +94,7 @@ class Text2Box(ToolModel):
         "should be a comma separated string of two, representing the image_path, the text description of the "
         "object to be found",
         inputs=("image", "text"),
+        training_observation="[output_from_detection_tool]",  # published TOOLS_OUTPUT_FORMAT
     )
     def inference(self, image: Image.Image, text: str) -> Image.Image:
         boxes, scores, labels = self.detect(image, text)
@@ -164,11 +162,12 @@ class Segmenting(ToolModel):
         return overlay_masks(image, self.all_masks(image))
 
 
-def _not_found(text: str) -> str:
+def not_found(text: str) -> str:
+    """The answer of an object tool when nothing matches ``text``."""
     return f"No {text} was found in the image."
 
 
-def _object_mask(deps: dict, image: Image.Image, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+def object_mask(deps: dict, image: Image.Image, text: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Union of the SAM masks of every GroundingDINO box for ``text`` (and the boxes); None if nothing found."""
     boxes, _, _ = deps["Text2Box"].detect(image, text)
     if len(boxes) == 0:
@@ -192,63 +191,6 @@ class ObjectSegmenting(ToolModel):
     def inference(self, image: Image.Image, text: str) -> Image.Image | str:
         boxes, _, labels = self.deps["Text2Box"].detect(image, text)
         if len(boxes) == 0:
-            return _not_found(text)
+            return not_found(text)
         masks = self.deps["Segmenting"].masks_for_boxes(image, boxes)
         return draw_boxes(overlay_masks(image, list(masks)), boxes, labels)
-
-
-@register_model("ImageEditing", requires=("Text2Box", "Segmenting", "Inpainting"))
-class ImageEditing(ToolModel):
-    """Remove or replace an object: GroundingDINO -> SAM -> dilated mask -> SD inpainting (aspect kept).
-
-    Only the dilated mask region changes; the rest of the picture is copied from the input.
-    """
-
-    mask_dilation = 20  # published: pixels the object mask grows by before inpainting
-
-    @tool(
-        name="Remove Something From The Photo",
-        description="useful when you want to remove and object or something from the photo from its description or "
-        "location. The input to this tool should be a comma separated string of two, representing the "
-        "image_path and the object need to be removed. ",
-        inputs=("image", "text"),
-    )
-    def inference_remove(self, image: Image.Image, text: str) -> Image.Image | str:
-        return self.inference_replace_sam(image, text, "background")
-
-    @tool(
-        name="Replace Something From The Photo",
-        description="useful when you want to replace an object from the object description or location with another "
-        "object from its description. The input to this tool should be a comma separated string of three, "
-        "representing the image_path, the object to be replaced, the object to be replaced with ",
-        inputs=("image", "text", "replacement"),
-    )
-    def inference_replace_sam(self, image: Image.Image, text: str, replacement: str) -> Image.Image | str:
-        found = _object_mask(self.deps, image, text)
-        if found is None:
-            return _not_found(text)
-        mask = dilate_mask(found[0], self.mask_dilation)
-        return self.deps["Inpainting"].inpaint(image, mask, replacement)
-
-
-@register_model("ObjectEditing", requires=("Text2Box", "Segmenting", "InstructPix2Pix"))
-class ObjectEditing(ToolModel):
-    """Fine-grained edit of one named object: the instruction is applied by InstructPix2Pix and kept only
-    inside the object's dilated SAM mask; every other pixel is the input's."""
-
-    mask_dilation = 8  # pixels the object mask grows by, so the edit covers the object's border
-
-    @tool(
-        name="Edit the Given Object",
-        description="useful when you want to change only a certain object in the picture according to the text and "
-        "keep everything else unchanged. like: make the car red, or turn the cat into a tiger, or make the "
-        "shirt of the man blue. The input to this tool should be a comma separated string of three, "
-        "representing the image_path, the text description of the object to be edited, the instruction text",
-        inputs=("image", "text", "instruction"),
-    )
-    def inference(self, image: Image.Image, text: str, instruction: str) -> Image.Image | str:
-        found = _object_mask(self.deps, image, text)
-        if found is None:
-            return _not_found(text)
-        mask = dilate_mask(found[0], self.mask_dilation)
-        return blend(image, self.deps["InstructPix2Pix"].edit(image, instruction), mask)

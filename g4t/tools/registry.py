@@ -22,13 +22,15 @@ import inspect
 import logging
 import re
 import threading
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from g4t.tools.workspace import PathError, Workspace
+from g4t.tools.errors import ImageError, PathError
+from g4t.tools.workspace import Workspace
 
 __all__ = [
     "MODELS",
@@ -39,6 +41,7 @@ __all__ = [
     "ToolModel",
     "ToolSpec",
     "Toolbox",
+    "check_conditions",
     "parse_load",
     "parse_tool_models",
     "register_model",
@@ -74,7 +77,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """One tool as the LLM sees it.
+    """One tool: what the LLM sees, and the facts every other part reads from here (agent, data
+    builder, offline teacher, docs).
 
     Attributes:
         name: exact tool name (part of the trained prompt distribution: never reword).
@@ -82,6 +86,12 @@ class ToolSpec:
         inputs: declared input names in Action Input order; ``image`` inputs are image paths.
         model: the ``--load`` class name that provides it.
         method: the attribute name of the implementing method.
+        returns_image: the tool produces an image (its method's return annotation holds
+            ``Image.Image``); otherwise it answers with text.
+        condition: the tool that makes this tool's input image (``Edge Detection On Image`` for the
+            Canny ControlNet tool: the published TOOLS_CONDITION); the data builder calls it first.
+        training_observation: the placeholder the training data shows instead of a real result
+            (published TOOLS_OUTPUT_FORMAT, e.g. ``[output_from_vqa_tool]``); None: a saved image name.
     """
 
     name: str
@@ -89,6 +99,14 @@ class ToolSpec:
     inputs: tuple[str, ...]
     model: str
     method: str
+    returns_image: bool = False
+    condition: str | None = None
+    training_observation: str | None = None
+
+    @property
+    def takes_image(self) -> bool:
+        """The first Action Input argument is an image path."""
+        return bool(self.inputs) and self.inputs[0] == "image"
 
 
 @dataclass
@@ -119,8 +137,41 @@ MODELS: dict[str, ModelSpec] = {}
 TOOLS: dict[str, ToolSpec] = {}
 
 
-def tool(name: str, description: str, inputs: tuple[str, ...]) -> Callable:
-    """Mark a method of a ``ToolModel`` as a tool with its exact published name and description."""
+def _returns_image(fn: Callable, name: str) -> bool:
+    """Whether ``fn`` is annotated to return an image (``Image.Image`` or ``Image.Image | str``) or text."""
+    try:
+        returns = inspect.signature(fn, eval_str=True).return_annotation
+    except (NameError, TypeError, SyntaxError):
+        returns = inspect.Signature.empty
+    kinds = set(typing.get_args(returns)) if typing.get_args(returns) else {returns}
+    if not kinds or not kinds <= {Image.Image, str}:
+        raise ValueError(
+            f"tool {name!r}: annotate what {fn.__qualname__} returns: str, Image.Image or Image.Image | str"
+        )
+    return Image.Image in kinds
+
+
+def tool(
+    name: str,
+    description: str,
+    inputs: tuple[str, ...],
+    *,
+    condition: str | None = None,
+    training_observation: str | None = None,
+) -> Callable:
+    """Mark a method of a ``ToolModel`` as a tool with its exact published name and description.
+
+    Args:
+        name: exact tool name.
+        description: exact description (trailing whitespace is part of it).
+        inputs: the method's parameters, in Action Input order (``image`` means an image path).
+        condition: name of the tool whose output image this tool takes as input (see ``ToolSpec``).
+        training_observation: placeholder observation of the training data (see ``ToolSpec``);
+            every published tool that answers with text has one.
+
+    Whether the tool returns an image is read from the method's return annotation, which must be
+    ``str``, ``Image.Image`` or ``Image.Image | str``.
+    """
     if not name.strip() or not description.strip():
         raise ValueError("a tool needs a non-empty name and description")
 
@@ -128,7 +179,17 @@ def tool(name: str, description: str, inputs: tuple[str, ...]) -> Callable:
         params = [p for p in inspect.signature(fn).parameters if p != "self"]
         if tuple(params) != tuple(inputs):
             raise ValueError(f"tool {name!r}: {fn.__qualname__} takes {params}, but inputs declare {list(inputs)}")
-        fn._g4t_tool = (name, description, tuple(inputs))
+        returns_image = _returns_image(fn, name)
+        if condition is not None and (not inputs or inputs[0] != "image"):
+            raise ValueError(f"tool {name!r}: a condition tool makes an input image, but the first input is not one")
+        fn._g4t_tool = {
+            "name": name,
+            "description": description,
+            "inputs": tuple(inputs),
+            "returns_image": returns_image,
+            "condition": condition,
+            "training_observation": training_observation,
+        }
         return fn
 
     return mark
@@ -155,10 +216,10 @@ def register_model(
         for attr, fn in cls.__dict__.items():
             if not hasattr(fn, "_g4t_tool"):
                 continue
-            tool_name, description, inputs = fn._g4t_tool
-            if tool_name in TOOLS:
-                raise ValueError(f"tool name {tool_name!r} is registered twice")
-            spec.tools.append(ToolSpec(tool_name, description, inputs, name, attr))
+            facts = fn._g4t_tool
+            if facts["name"] in TOOLS:
+                raise ValueError(f"tool name {facts['name']!r} is registered twice")
+            spec.tools.append(ToolSpec(model=name, method=attr, **facts))
         if not spec.tools and not helper:
             raise ValueError(f"model class {name!r} declares no tools")
         if spec.tools and helper:
@@ -216,6 +277,23 @@ class ToolModel:
                         f'--tool_models "{self.spec.name}=/path/to/model".'
                     ) from e
                 self._loaded = True
+
+
+def check_conditions(tools: dict[str, ToolSpec] | None = None) -> None:
+    """Check that every declared condition names a registered tool that turns one image into another.
+
+    Raises:
+        ValueError: the condition tool is unknown, does not take a single image or returns no image.
+    """
+    tools = TOOLS if tools is None else tools
+    for spec in tools.values():
+        if spec.condition is None:
+            continue
+        cond = tools.get(spec.condition)
+        if cond is None:
+            raise ValueError(f"tool {spec.name!r}: its condition {spec.condition!r} is not a registered tool")
+        if cond.inputs != ("image",) or not cond.returns_image:
+            raise ValueError(f"tool {spec.name!r}: its condition {cond.name!r} must take one image and return one")
 
 
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
@@ -292,6 +370,8 @@ def _load_image(workspace: Workspace, arg: str) -> tuple[Image.Image, Path]:
     common small-model slip) means its first word when the whole text names no image."""
     try:
         return workspace.load_image(arg)
+    except ImageError:
+        raise  # the file exists but is not a usable image: say so
     except PathError:
         first, _, rest = arg.strip().partition(" ")
         if rest:
@@ -349,16 +429,27 @@ class Toolbox:
 
     def run(self, tool_name: str, tool_input: str, workspace: Workspace) -> Observation:
         """Run a tool on an Action Input string; never raises (every failure is an error observation)."""
+        spec = self.tools.get(tool_name.strip())
+        args = split_args(tool_input, len(spec.inputs)) if spec is not None else []
+        if spec is not None and len(args) != len(spec.inputs):
+            message = (
+                f"{spec.name} expects {len(spec.inputs)} comma-separated inputs "
+                f"({', '.join(spec.inputs)}), got {tool_input.strip()!r}"
+            )
+            return Observation(f"Error: {workspace.relativize(message)}", error=True)
+        return self.run_args(tool_name, args, workspace)
+
+    def run_args(self, tool_name: str, args: Sequence[str], workspace: Workspace) -> Observation:
+        """Run a tool on already separated arguments: one string per declared input, in order (image
+        inputs are workspace names; text inputs are taken whole, commas included). Never raises."""
         name = tool_name.strip()
         spec = self.tools.get(name)
         if spec is None:
             return Observation(f"{name} is not a valid tool, try another one.", error=True)
         try:
-            args = split_args(tool_input, len(spec.inputs))
             if len(args) != len(spec.inputs):
                 raise ToolError(
-                    f"{spec.name} expects {len(spec.inputs)} comma-separated inputs "
-                    f"({', '.join(spec.inputs)}), got {tool_input.strip()!r}"
+                    f"{spec.name} expects {len(spec.inputs)} inputs ({', '.join(spec.inputs)}), got {len(args)}"
                 )
             values, first_image = [], None
             for input_name, arg in zip(spec.inputs, args, strict=True):

@@ -28,6 +28,7 @@ class VisualQuestionAnswering(ToolModel):
         "of the last image, how many cats in this figure, what is in this figure. The input to this tool "
         "should be a comma separated string of two, representing the image_path and the question",
         inputs=("image", "question"),
+        training_observation="[output_from_vqa_tool]",  # published TOOLS_OUTPUT_FORMAT
     )
     def inference(self, image: Image.Image, question: str) -> str:
         import torch

@@ -7,6 +7,11 @@ observation the model can read. So is every file-system error on a name (too lon
 characters the file system cannot encode): ``resolve`` and ``find_images`` never raise anything else,
 and error texts name the file relative to the root, never by its absolute server path
 (``relativize`` / ``redact``).
+
+Images are read through ``g4t.tools.images.open_image`` (pixel limit checked before decoding,
+correct conversion of deep, transparent, CMYK, animated and rotated images); a file that exists but
+cannot be used raises ``ImageError``, a ``PathError``. Files are written atomically: a failed
+save leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from PIL import Image
 
-__all__ = ["MAX_IMAGE_NAMES", "PathError", "Workspace", "fit_upload_size", "redact_paths"]
+from g4t.tools.errors import ImageError, PathError
+from g4t.tools.images import ImageSource, open_image
+
+__all__ = ["MAX_IMAGE_NAMES", "ImageError", "PathError", "Workspace", "fit_upload_size", "redact_paths"]
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")  # http:, file:, data:, C: (drive letters) ...
 # A ``.png`` name in free text: a run of name characters up to its last ``.png``. Searched in the
@@ -54,10 +62,6 @@ def redact_paths(text: str) -> str:
     return _ABS_PATH.sub(lambda m: ".../" + m[1], text)
 
 
-class PathError(ValueError):
-    """A path argument that is missing, malformed or outside the conversation's folder."""
-
-
 def fit_upload_size(width: int, height: int, limit: int = 512, multiple: int = 64) -> tuple[int, int]:
     """Fit ``(width, height)`` inside ``limit x limit`` keeping the aspect ratio, sides rounded to
     the nearest multiple of ``multiple`` and never below one multiple (the published code could
@@ -72,11 +76,14 @@ class Workspace:
     Args:
         root: the conversation's folder (created if missing). Everything is read and written inside it.
         image_dir: sub-folder, relative to ``root``, for uploads and outputs (the published ``image``).
+        max_pixels: pixel limit of every image opened here (default: ``g4t.tools.images.pixel_limit()``,
+            read at each call: ``--max_image_pixels``, ``G4T_MAX_IMAGE_PIXELS`` or 25 Mpx).
     """
 
-    def __init__(self, root: str | Path, image_dir: str = "image") -> None:
+    def __init__(self, root: str | Path, image_dir: str = "image", max_pixels: int | None = None) -> None:
         self.root = Path(root).resolve()
         self.image_dir = image_dir
+        self.max_pixels = max_pixels
         (self.root / image_dir).mkdir(parents=True, exist_ok=True)
 
     def relativize(self, text: str) -> str:
@@ -105,15 +112,44 @@ class Workspace:
                 return path
 
     def save_image(self, image: Image.Image, next_to: Path | None = None) -> str:
-        """Save ``image`` as a new PNG and return its relative name."""
+        """Save ``image`` as a new PNG and return its relative name.
+
+        The file is written under a temporary name and renamed into place, so a failed save (a full
+        disk, an image PNG cannot hold) leaves no file behind.
+
+        Raises:
+            OSError, ValueError: the save failed (nothing was written).
+        """
         path = self.new_image_path(next_to)
-        image.save(path, format="PNG")
+        tmp = path.with_name(f".{path.stem}.tmp")
+        try:
+            image.save(tmp, format="PNG")
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return self.relative(path)
 
-    def save_upload(self, image: Image.Image, limit: int = 512) -> str:
-        """Resize an upload to fit ``limit`` (sides multiples of 64), convert to RGB, save as PNG."""
-        size = fit_upload_size(*image.size, limit=limit)
-        return self.save_image(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    def save_upload(self, image: ImageSource, limit: int = 512) -> str:
+        """Save an upload as a new RGB PNG resized to fit ``limit`` (sides multiples of 64); its relative name.
+
+        Args:
+            image: the upload: a file path (e.g. Gradio's temporary file), its bytes, or a PIL image.
+            limit: longest side after resizing (published: 512).
+
+        Raises:
+            ImageError: the upload is too large (pixel limit, checked before decoding), empty,
+                damaged, not an image or in an unsupported format, or it could not be saved. The
+                message names a file upload by its base name (never by a server path) and says what to do.
+        """
+        rgb = open_image(
+            image, max_pixels=self.max_pixels, fit=lambda width, height: fit_upload_size(width, height, limit=limit)
+        )
+        try:
+            return self.save_image(rgb)
+        except (OSError, ValueError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else e.__class__.__name__
+            raise ImageError(f"the upload could not be saved ({reason})") from None
 
     def resolve(self, name: str) -> Path:
         """Resolve an image name from the LLM to an existing file inside the root.
@@ -155,13 +191,14 @@ class Workspace:
         raise PathError(f"image '{shown}' does not exist in this conversation")
 
     def load_image(self, name: str) -> tuple[Image.Image, Path]:
-        """Open ``name`` (after ``resolve``) as an RGB image."""
+        """Open ``name`` (after ``resolve``) as an RGB image (see ``g4t.tools.images.open_image``).
+
+        Raises:
+            PathError: the name is refused or names no file (see ``resolve``).
+            ImageError: the file is not a usable image (too many pixels, damaged, not an image ...).
+        """
         path = self.resolve(name)
-        try:
-            with Image.open(path) as im:
-                return im.convert("RGB"), path
-        except Exception as e:  # any decoder failure (OSError, bombs, ValueError ...) is the file's fault
-            raise PathError(f"'{self.relative(path)}' is not a readable image ({e.__class__.__name__})") from None
+        return open_image(path, max_pixels=self.max_pixels, name=self.relative(path)), path
 
     def find_images(self, text: str) -> list[Path]:
         """Existing workspace images named in ``text`` (an observation or an answer), in order.

@@ -14,14 +14,16 @@ from typing import Literal
 
 from g4t.cli import arg, split_list
 from g4t.precision import DTypeName
+from g4t.prompts import TRAINING_CONFIG_FILE, available_templates
 
 __all__ = ["CONFIG_FILE", "LoraTrainConfig", "TemplateName", "TrainError"]
 
 # Written next to every adapter (and every checkpoint); inference.py / gpt4tools.py read
 # ``prompt_template_name`` from it to pick the right template automatically.
-CONFIG_FILE = "training_config.json"
+CONFIG_FILE = TRAINING_CONFIG_FILE
 
-TemplateName = Literal["gpt4tools", "gpt4tools_vicuna", "vicuna_v1.1", "vicuna_v1.5", "chat"]
+# The templates on disk (templates/*.json) plus "chat": one list, read where it lives.
+TemplateName = Literal[tuple(available_templates())]
 _REPORTERS = {"none", "wandb", "tensorboard"}
 _RESUME_LAST = {"true", "last"}
 _RESUME_NONE = {"", "false", "none"}
@@ -91,7 +93,9 @@ class LoraTrainConfig:
     )
     # --- additions ---
     lora_model: str | None = arg(None, help="Existing peft adapter to continue training (loaded trainable).")
-    load_in_8bit: bool = arg(False, help="Quantise the base model to int8 with bitsandbytes (CUDA only).")
+    load_in_8bit: bool = arg(
+        False, help="Quantise the base model to int8 with bitsandbytes (CUDA only).", aliases=["--load_8bit"]
+    )
     load_in_4bit: bool = arg(False, help="QLoRA: quantise the base model to 4-bit NF4 (CUDA only).")
     dtype: DTypeName = arg(
         "auto",

@@ -4,7 +4,13 @@
 ``Trainer`` sets up DDP (gloo on CPU, nccl on GPU), and the global batch of ``batch_size`` samples is
 reached with ``gradient_accumulation_steps = batch_size // micro_batch_size // world_size``, as
 published. Checkpoints (``checkpoint-N/``) hold the adapter, optimizer, scheduler, RNG states and the
-step, so ``--resume_from_checkpoint`` continues exactly where a killed run stopped.
+step, so a rerun continues exactly where a killed run stopped.
+
+Long-job behaviour (docs/training.md): SIGINT / SIGTERM during training let the current optimizer
+step finish, save a ``checkpoint-N/`` through the Trainer's own checkpoint mechanism and raise
+``Interrupted`` (the CLI exits 130 / 143); before training starts they raise at once. A rerun of the
+same command into the same ``--output_dir`` resumes from its newest checkpoint, and does nothing when
+the adapter there is finished; a different configuration is refused instead of overwriting that work.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from g4t.data.io import atomic_write_text
+from g4t.interrupts import Interrupted, signals_deferred, signals_raise_interrupted
 from g4t.llm.sources import resolve_model
 from g4t.precision import cpu_has_bf16, dtype_label, resolve_dtype
 from g4t.train.config import CONFIG_FILE, LoraTrainConfig, TrainError
@@ -27,7 +35,7 @@ from g4t.train.data import load_records, split_records
 from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation, supports_logits_mask
 from g4t.train.tokenize import tokenize_records
 
-__all__ = ["DistEnv", "main", "resolve_resume", "write_training_config"]
+__all__ = ["DistEnv", "finished_run", "main", "resolve_resume", "run_differences", "write_training_config"]
 
 logger = logging.getLogger("g4t.train")
 
@@ -118,6 +126,102 @@ def resolve_resume(value: str | None, output_dir: str) -> tuple[str | None, bool
     return str(path), True
 
 
+# Flags that change how a run is driven or reported, not what it computes: a rerun may change them
+# and still resume (or find its finished adapter).
+_OPERATIONAL = frozenset(
+    {
+        "resume_from_checkpoint", "logging_steps", "report_to", "wandb_project", "wandb_run_name", "wandb_watch",
+        "wandb_log_model", "save_steps", "save_total_limit", "eval_steps", "gradient_checkpointing",
+        "attn_implementation", "add_eos_token",
+    }
+)  # fmt: skip
+# Files whose presence (with a final training_config.json) marks a finished run.
+_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "model.safetensors.index.json")
+
+
+def _same_path(a, b) -> bool:
+    if a == b:
+        return True
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
+def run_differences(cfg: LoraTrainConfig, saved: dict[str, Any]) -> list[str]:
+    """The flags (other than operational ones such as logging) in which ``cfg`` differs from a saved config.
+
+    Args:
+        cfg: the configuration of this run.
+        saved: a ``training_config.json`` of an earlier run (or checkpoint).
+    """
+    out = []
+    for key, value in cfg.to_dict().items():
+        if key in _OPERATIONAL:
+            continue
+        old = saved.get(key)
+        if key in ("base_model", "data_path", "lora_model", "deepspeed") and _same_path(old, value):
+            continue
+        if old != value:
+            out.append(f"--{key} {old!r} -> {value!r}")
+    return out
+
+
+def _read_config(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def finished_run(cfg: LoraTrainConfig) -> dict[str, Any] | None:
+    """The ``resolved`` record of a finished run of this configuration in ``cfg.output_dir``, else None.
+
+    Raises:
+        TrainError: ``output_dir`` holds the finished weights of another configuration (training here
+            would overwrite them).
+    """
+    out = Path(cfg.output_dir)
+    saved = _read_config(out)
+    if saved is None or "global_step" not in saved.get("resolved", {}):
+        return None
+    if not any((out / name).is_file() for name in _WEIGHTS):
+        return None
+    diffs = run_differences(cfg, saved)
+    if diffs:
+        raise TrainError(
+            f"--output_dir {cfg.output_dir} holds the finished weights of another configuration "
+            f"({'; '.join(diffs[:4])}{'; ...' if len(diffs) > 4 else ''}); training here would overwrite them: "
+            "choose another --output_dir (or delete that one)"
+        )
+    return saved["resolved"]
+
+
+def _auto_resume(cfg: LoraTrainConfig) -> str | None:
+    """Without ``--resume_from_checkpoint``: the newest checkpoint of this same configuration, if any.
+
+    Raises:
+        TrainError: the newest checkpoint belongs to another configuration (a fresh run would overwrite it).
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not Path(cfg.output_dir).is_dir():
+        return None
+    last = get_last_checkpoint(cfg.output_dir)
+    if last is None:
+        return None
+    saved = _read_config(Path(last))
+    diffs = ["(it has no training_config.json)"] if saved is None else run_differences(cfg, saved)
+    if diffs:
+        raise TrainError(
+            f"--output_dir {cfg.output_dir} holds {Path(last).name} of another configuration "
+            f"({'; '.join(diffs[:4])}{'; ...' if len(diffs) > 4 else ''}); choose another --output_dir, or continue "
+            "it anyway with --resume_from_checkpoint last"
+        )
+    logger.info(f"{cfg.output_dir} holds {Path(last).name} of this configuration: resuming it")
+    return last
+
+
 def _tool_specs_hash() -> str | None:
     try:
         from g4t.tools import TOOLS
@@ -134,7 +238,7 @@ def write_training_config(path: str | Path, cfg: LoraTrainConfig, resolved: dict
     path.mkdir(parents=True, exist_ok=True)
     data = {**cfg.to_dict(), "resolved": resolved}
     out = path / CONFIG_FILE
-    out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(out, json.dumps(data, indent=2, ensure_ascii=False) + "\n")  # never torn by a kill
     return out
 
 
@@ -164,18 +268,9 @@ def _load_model(cfg: LoraTrainConfig, source: str, env: DistEnv, cuda: bool, att
     lora_gpu = cuda and not cfg.full_finetune
     kwargs["dtype"] = compute_dtype if lora_gpu else torch.float32
     if cfg.load_in_8bit or cfg.load_in_4bit:
-        from transformers import BitsAndBytesConfig
+        from g4t.precision import quantization_config
 
-        kwargs["quantization_config"] = (
-            BitsAndBytesConfig(load_in_8bit=True)
-            if cfg.load_in_8bit
-            else BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=compute_dtype,
-                bnb_4bit_use_double_quant=True,
-            )
-        )
+        kwargs["quantization_config"] = quantization_config(cfg.load_in_8bit, cfg.load_in_4bit, compute_dtype)
         kwargs["device_map"] = {"": env.local_rank}
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
@@ -276,6 +371,30 @@ def _config_callback(cfg: LoraTrainConfig, resolved: dict[str, Any]):
     return ConfigCallback()
 
 
+def _interrupt_callback(pending):
+    from transformers import TrainerCallback
+
+    class InterruptCallback(TrainerCallback):
+        """After each optimizer step: if a signal arrived (on any rank), save a checkpoint and stop."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            signum = pending.signum or 0
+            if args.world_size > 1:  # every rank must stop at the same step, or the others hang in a collective
+                import torch
+                import torch.distributed as dist
+
+                flag = torch.tensor([signum], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                signum = int(flag.item())
+            if signum:
+                pending.signum = pending.signum or signum
+                control.should_save = True
+                control.should_training_stop = True
+                control.should_evaluate = False
+
+    return InterruptCallback()
+
+
 def _count_params(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -285,6 +404,9 @@ def _count_params(model) -> tuple[int, int]:
 def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train, save the adapter (or full model) and ``training_config.json`` into ``cfg.output_dir``.
 
+    A rerun into the same ``output_dir`` resumes from its newest checkpoint (same configuration) or,
+    when the weights there are finished, returns their record without training.
+
     Args:
         cfg: the parsed configuration.
         callbacks: extra ``transformers.TrainerCallback`` objects (tests use one to kill a run).
@@ -293,8 +415,16 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         The ``resolved`` dict written to ``training_config.json`` (world size, accumulation, data stats...).
 
     Raises:
-        TrainError: bad data, impossible flag combination, missing hardware or packages.
+        TrainError: bad data, impossible flag combination, missing hardware or packages, or an
+            ``output_dir`` that holds the work of another configuration.
+        Interrupted: SIGINT / SIGTERM (in the main thread); during training after a checkpoint of the
+            current step was saved.
     """
+    with signals_raise_interrupted():
+        return _train(cfg, callbacks)
+
+
+def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     import torch
     import transformers
     from transformers import Trainer, TrainingArguments
@@ -314,7 +444,15 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             f"--batch_size {cfg.batch_size} is smaller than --micro_batch_size {cfg.micro_batch_size} x "
             f"{env.world_size} processes; raise --batch_size or lower --micro_batch_size"
         )
-    resume_path, full_resume = resolve_resume(cfg.resume_from_checkpoint, cfg.output_dir)
+    done = finished_run(cfg)
+    if done is not None:
+        logger.info(
+            f"{cfg.output_dir} already holds the finished weights of this configuration (step {done['global_step']}, "
+            f"train_loss {done.get('train_loss')}): nothing to do (delete it or choose another --output_dir to retrain)"
+        )
+        return done
+    resume = cfg.resume_from_checkpoint if cfg.resume_from_checkpoint is not None else _auto_resume(cfg)
+    resume_path, full_resume = resolve_resume(resume, cfg.output_dir)
     try:
         source = resolve_model(cfg.base_model)  # a Hub id, a folder, a .gguf file (converted once) or smollm2
     except ValueError as e:
@@ -441,7 +579,17 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     trainer.callback_handler.callbacks.insert(0, _progress_callback(env))  # first, so trackers see tokens/s
     if resume_path:
         logger.info(f"resuming from {resume_path} (optimizer, scheduler, RNG and data position)")
-    result = trainer.train(resume_from_checkpoint=resume_path)
+    with signals_deferred() as pending:  # a signal stops the loop after the current step, with a checkpoint
+        trainer.add_callback(_interrupt_callback(pending))
+        result = trainer.train(resume_from_checkpoint=resume_path)
+    state = trainer.state
+    if pending.signum is not None and state.global_step < state.max_steps:
+        ckpt = Path(cfg.output_dir) / f"checkpoint-{state.global_step}"
+        logger.warning(
+            f"{Interrupted(pending.signum)}: stopped after step {state.global_step}/{state.max_steps}; "
+            f"checkpoint saved to {ckpt}; rerun the same command to resume"
+        )
+        raise Interrupted(pending.signum)
 
     if cfg.full_finetune and attn == VARLEN_ATTENTION:
         model.set_attn_implementation("sdpa")  # the saved config must not name our runtime-registered kernel
@@ -456,6 +604,7 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         write_training_config(cfg.output_dir, cfg, resolved)
         what = "model" if cfg.full_finetune else "adapter (PeftModel.from_pretrained(base, dir) loads it)"
         logger.info(f"saved the {what} and {CONFIG_FILE} to {cfg.output_dir}")
+    pending.raise_if_set()  # the signal came during the last step: the run is finished and saved
     return resolved
 
 

@@ -17,7 +17,7 @@ questions, edit and style instructions, generation prompts, box coordinates) are
 appear verbatim in the request, so the model learns to copy them. ``Generate Image Condition On X``
 tools get one-step requests ("use the outline of this photo to draw a tiger") and two-step ones
 ("find the edges first, then generate a tiger from them"); both map to the one published line, the
-builder adds the condition step (``g4t.data.catalog.CONDITION``).
+builder adds the condition step (the ``condition`` each tool declares in the registry).
 
 Knobs (keyword arguments of ``write_replies`` / ``teacher_lines``):
 

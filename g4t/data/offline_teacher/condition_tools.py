@@ -1,4 +1,5 @@
-"""Generators of the ``Generate Image Condition On X`` tools: one- or two-step requests."""
+"""Generators of the tools that declare a condition tool (``Generate Image Condition On X``): one- or
+two-step requests."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from .words import _adj_noun, _pick, _ref, _Req
 # ----------------------------------------------------------------------------------------------
 # Condition tools: one- or two-step requests; the builder runs the condition tool first.
 
-# tool -> (condition nouns, condition verbs (first step, {ref}), "same X" phrases)
+# condition tool -> (nouns for its output, verbs that run it (first step, {ref}), "same X" phrases). Every
+# registered tool that declares one of these as its condition (ToolSpec.condition) gets a generator.
 _CONDITION_WORDS: dict[str, tuple[list[str], list[str], list[str]]] = {
-    "Generate Image Condition On Canny Image": (
+    "Edge Detection On Image": (
         ["edges", "edge map", "outlines", "contours", "canny edges", "line drawing of the borders", "outline"],
         ["find the edges of {ref}", "detect the edges", "trace the outlines of {ref}", "get the canny edges",
          "extract the contours of {ref}", "do edge detection on {ref}", "make an edge map"],
         ["the same outlines", "the same edges", "the same contours"],
     ),
-    "Generate Image Condition On Depth": (
+    "Predict Depth On Image": (
         ["depth map", "distance map", "3D structure", "depth information", "z-depth", "near/far map", "3D layout"],
         ["estimate the depth of {ref}", "get a depth map", "work out how far away everything is in {ref}",
          "figure out what is near and far in {ref}", "compute the distance map of {ref}",
@@ -27,37 +29,37 @@ _CONDITION_WORDS: dict[str, tuple[list[str], list[str], list[str]]] = {
         ["the same depth", "the same 3D layout", "the same distances", "the same near and far structure",
          "the same spatial layout"],
     ),
-    "Generate Image Condition On Sketch Image": (
+    "Sketch Detection On Image": (
         ["scribble", "sketch", "doodle", "scribble map", "rough lines", "hand-drawn scribble"],
         ["turn {ref} into a scribble", "make a rough sketch of {ref}", "get a scribble", "doodle over {ref}",
          "scribble out the main shapes of {ref}", "reduce {ref} to a scribble"],
         ["that scribble", "the same rough lines", "those rough lines", "the same doodle"],
     ),
-    "Generate Image Condition On Segmentations": (
+    "Segment the Image": (
         ["segmentation", "segments", "segmentation map", "region masks", "layout of segments"],
         ["segment {ref}", "split {ref} into segments", "get the segmentation", "segment everything in {ref}",
          "divide {ref} into regions"],
         ["the same segments", "the same layout of regions", "that segmentation"],
     ),
-    "Generate Image Condition On Pose Image": (
+    "Pose Detection On Image": (
         ["pose", "body position", "skeleton", "posture", "keypoints", "stick figure", "joint positions"],
         ["detect the pose in {ref}", "get the human pose", "find the body keypoints in {ref}", "extract the skeleton",
          "figure out the person's posture in {ref}"],
         ["the same pose", "that posture", "the same body position", "that skeleton"],
     ),
-    "Generate Image Condition On Soft Hed Boundary Image": (
+    "Hed Detection On Image": (
         ["soft edges", "HED boundaries", "soft boundary map", "HED map", "soft outlines", "fuzzy boundaries"],
         ["find the soft edges of {ref}", "run HED on {ref}", "get the soft boundaries", "detect the HED boundaries",
          "make a soft edge map"],
         ["the same soft edges", "those soft boundaries", "the same HED outline"],
     ),
-    "Generate Image Condition On Normal Map": (
+    "Predict Normal Map On Image": (
         ["normal map", "surface normals", "normals", "surface orientation", "bump map"],
         ["estimate the surface normals of {ref}", "get a normal map", "predict the normals", "compute the normal map of {ref}",
          "work out the surface orientation in {ref}"],
         ["the same surface normals", "that normal map", "the same surface shape"],
     ),
-    "Generate Image Condition On Line Image": (
+    "Line Detection On Image": (
         ["straight lines", "wireframe", "straight edges", "M-LSD map", "ruler-straight edges", "linear structure"],
         ["detect the straight lines in {ref}", "get the wireframe", "extract a wireframe of {ref}",
          "trace the straight edges of {ref}", "run M-LSD on {ref}", "map the straight edges in {ref}"],
@@ -74,9 +76,9 @@ _THINGS = ["a tiger", "a futuristic city", "a wooden cabin", "a spaceship", "a c
 _GEN_VERBS = ["generate", "make", "create", "draw", "render", "paint", "produce", "build"]
 
 
-def _condition_desc(tool: str, ctx: dict, rng: random.Random) -> str:
+def _condition_desc(condition: str, ctx: dict, rng: random.Random) -> str:
     r = rng.random()
-    if tool == "Generate Image Condition On Pose Image":
+    if condition == "Pose Detection On Image":  # a pose needs a body to wear it
         d = _pick(rng, _HUMANS)
     elif r < 0.55:
         d = _pick(rng, _THINGS)
@@ -88,11 +90,11 @@ def _condition_desc(tool: str, ctx: dict, rng: random.Random) -> str:
     return d + _pick(rng, ["", "", "", "", ", photorealistic", ", in watercolor", " at sunset", ", anime style"])
 
 
-def _condition_gen(tool: str) -> Gen:
-    nouns, steps, sames = _CONDITION_WORDS[tool]
+def _condition_gen(condition: str) -> Gen:
+    nouns, steps, sames = _CONDITION_WORDS[condition]
 
     def gen(ctx: dict, rng: random.Random, req: _Req) -> tuple[str, list[str]]:
-        desc = _condition_desc(tool, ctx, rng)
+        desc = _condition_desc(condition, ctx, rng)
         d = req.arg(desc)
         ref = _ref(rng)
         noun = _pick(rng, nouns)
@@ -123,5 +125,12 @@ def _condition_gen(tool: str) -> Gen:
     return gen
 
 
-for _tool in _CONDITION_WORDS:
-    GENERATORS[_tool] = _condition_gen(_tool)
+def _register() -> None:
+    from g4t.data.catalog import condition_pairs
+
+    for tool, condition in condition_pairs().items():
+        if condition in _CONDITION_WORDS:  # otherwise missing_generators() names the tool
+            GENERATORS[tool] = _condition_gen(condition)
+
+
+_register()

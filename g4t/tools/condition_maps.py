@@ -1,4 +1,4 @@
-"""Condition detectors for the ControlNet tools: lines, HED, scribble, pose, depth, normal, segmentation.
+"""Condition maps for the ControlNet tools: lines, HED, scribble, pose, depth, normal, segmentation.
 
 M-LSD, HED (soft edges and scribbles) and OpenPose use controlnet_aux's networks and weight files
 (``lllyasviel/Annotators`` layout: a hub id or a local folder holding the same file names); depth

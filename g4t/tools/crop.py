@@ -1,37 +1,14 @@
-"""Tools that need no model weights: Canny edges (OpenCV) and cropping."""
+"""Cropping by box coordinates (one of the three tools of the published teacher prompt). No model weights."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
 from PIL import Image
 
 from g4t.tools.registry import ToolError, ToolModel, register_model, tool
 
-__all__ = ["CropImage", "Image2Canny", "parse_box"]
-
-
-@register_model("Image2Canny")
-class Image2Canny(ToolModel):
-    """OpenCV Canny edge map (published thresholds 100/200), 3-channel, same size as the input."""
-
-    low_threshold = 100  # published value
-    high_threshold = 200  # published value
-
-    @tool(
-        name="Edge Detection On Image",
-        description="useful when you want to detect the edge of the image. like: detect the edges of this image, "
-        "or canny detection on image, or perform edge detection on this image, or detect the canny image of this "
-        "image. The input to this tool should be a string, representing the image_path",
-        inputs=("image",),
-    )
-    def inference(self, image: Image.Image) -> Image.Image:
-        import cv2
-
-        edges = cv2.Canny(np.asarray(image), self.low_threshold, self.high_threshold)
-        return Image.fromarray(np.stack([edges] * 3, axis=-1))
-
+__all__ = ["CropImage", "parse_box"]
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -55,7 +32,7 @@ def parse_box(text: str, size: tuple[int, int]) -> tuple[int, int, int, int]:
 
 @register_model("CropImage")
 class CropImage(ToolModel):
-    """Crop by ``[x1, y1, x2, y2]`` (one of the three tools of the published teacher prompt)."""
+    """Crop by ``[x1, y1, x2, y2]``."""
 
     @tool(
         name="Crop Image",
