@@ -6,8 +6,7 @@ messages)`` out, where ``messages`` is the chat in the Chatbot "messages" format
 owns a ``Conversation``: its own memory and its own folder ``<image_root>/<session id>/image/``.
 
 A turn's blocking work (decoding the upload, the model, the tools) runs in a worker thread of its
-own; the caller's thread only follows its events, so it never waits longer than ``heartbeat_s``
-without news and can give up at once:
+own; the caller's thread only follows its events, so it can give up at once (Stop, time limit):
 
 * ``submit_stream`` yields the chat as it changes: the user's message at once, then the reply of
   the current step inside a pending "Used tool" thought (or, once it is an answer, as the answer
@@ -241,6 +240,14 @@ class _Turn:
         self.pending["metadata"]["title"] = _tool_title(number, tool) if tool else f"Thinking (step {number})"
         self.pending["content"] = _fence(workspace.relativize(event.text))
 
+    def snapshot(self) -> list[Message]:
+        """The chat now, with copies of the messages still being written (caller holds ``session.lock``)."""
+        live = (self.pending, self.answer)
+        return [
+            {**m, "metadata": dict(m["metadata"])} if m is live[0] else dict(m) if m is live[1] else m
+            for m in self.session.messages
+        ]
+
     def _drop_partial(self) -> None:
         self.reply = None
         for message in (self.pending, self.answer):
@@ -295,8 +302,8 @@ class ChatBot:
             readable message; None or 0: no limit.
         upload_root: the folder of the web server's temporary uploads; an upload from it that cannot
             be used is deleted there.
-        heartbeat_s: longest wait of ``submit_stream`` without yielding (so that a UI can stop it promptly).
-        refresh_s: shortest interval between two yields while text is being written.
+        refresh_s: shortest interval between two yields of ``submit_stream`` while the turn runs (each
+            yield makes a browser redraw the chat).
     """
 
     def __init__(
@@ -307,20 +314,18 @@ class ChatBot:
         keep_files: bool = False,
         turn_timeout: float | None = 300.0,
         upload_root: str | Path | None = None,
-        heartbeat_s: float = 0.5,
-        refresh_s: float = 0.05,
+        refresh_s: float = 0.1,
     ) -> None:
         if turn_timeout is not None and turn_timeout < 0:
             raise ValueError(f"turn_timeout must be >= 0 seconds (0 = no limit), got {turn_timeout}")
-        if heartbeat_s <= 0 or refresh_s < 0:
-            raise ValueError(f"heartbeat_s must be > 0 and refresh_s >= 0, got {heartbeat_s} and {refresh_s}")
+        if refresh_s < 0:
+            raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
         self.agent = agent
         self.image_root = Path(image_root).resolve()
         self.keep_last_n = keep_last_n
         self.keep_files = keep_files
         self.turn_timeout = turn_timeout or None
         self.upload_root = Path(upload_root).resolve() if upload_root is not None else None
-        self.heartbeat_s = heartbeat_s
         self.refresh_s = refresh_s
 
     # -- sessions ---------------------------------------------------------------------------------
@@ -361,7 +366,7 @@ class ChatBot:
                 session.messages.append({"role": "user", "content": text})
             deadline = time.monotonic() + self.turn_timeout if self.turn_timeout else None
             turn = session.turn = _Turn(session, _Worker(self._work(session, text, image), deadline), deadline)
-            snapshot = list(session.messages)
+            snapshot = turn.snapshot()
         try:
             yield session, snapshot
             yield from self._follow(turn)
@@ -401,7 +406,7 @@ class ChatBot:
         its id and folder."""
         session, _ = self.stop(session)
         if session.turn is not None:
-            session.turn.worker.join(self.heartbeat_s)  # its memory entry lands before the clear
+            session.turn.worker.join(_SETTLE_S)  # its memory entry lands before the clear
         with session.lock:
             session.conversation.clear()
             session.messages = []
@@ -499,17 +504,17 @@ class ChatBot:
                 pass
 
     def _follow(self, turn: _Turn) -> Iterator[tuple[Session, list[Message]]]:
-        """Show the worker's events and yield the chat: at once for a new message, at most every
-        ``refresh_s`` while text is written, every ``heartbeat_s`` at the latest; end the turn at its
-        deadline even if the worker is stuck in a tool."""
+        """Show the worker's events and yield the chat when it changed, at most every ``refresh_s``
+        (the end of the turn at once); end the turn at its deadline even if the worker is stuck in a
+        tool. ``stop`` wakes it through the worker's queue."""
         session, worker = turn.session, turn.worker
         last = time.monotonic()
         dirty = False
         while True:
             now = time.monotonic()
-            wait = self.heartbeat_s if not dirty else max(0.0, last + self.refresh_s - now)
+            wait = max(0.0, last + self.refresh_s - now) if dirty else None
             if turn.deadline is not None:
-                wait = min(wait, max(0.0, turn.deadline - now))
+                wait = max(0.0, turn.deadline - now) if wait is None else min(wait, max(0.0, turn.deadline - now))
             try:
                 event = worker.events.get(timeout=wait)
             except queue.Empty:
@@ -521,10 +526,10 @@ class ChatBot:
                     elif event is not None:
                         self._apply(turn, event)
                         dirty = True
-                if not turn.finished and isinstance(event, ReplyDelta) and time.monotonic() - last < self.refresh_s:
+                if not turn.finished and (not dirty or time.monotonic() - last < self.refresh_s):
                     continue
                 turn.show_reply()
-                snapshot, done = list(session.messages), turn.finished
+                snapshot, done = turn.snapshot(), turn.finished
             yield session, snapshot
             last, dirty = time.monotonic(), False
             if done:

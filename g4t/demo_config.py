@@ -28,6 +28,7 @@ __all__ = [
     "DemoConfig",
     "build_agent",
     "build_backend",
+    "build_toolbox",
     "parse_demo_args",
     "resolve_layout",
     "resolve_template",
@@ -216,9 +217,10 @@ def build_backend(cfg: DemoConfig) -> Backend:
     return cfg.openai.backend() if cfg.use_openai else cfg.model.load_backend(batch_size=1)
 
 
-def build_agent(cfg: DemoConfig, backend: Backend | None = None):
-    """An ``Agent`` for ``cfg``: backend (built unless given), toolbox, template, layout, limits."""
-    from g4t.agent import Agent
+def build_toolbox(cfg: DemoConfig):
+    """The ``Toolbox`` of ``cfg`` (``--load``, ``--tool_models``), with the image-generation options
+    (``--tool_seed``, ``--offload_tools``) and the image pixel limit (``--max_image_pixels``) applied.
+    Shared by the web demo and the MCP server."""
     from g4t.tools.diffusion import DiffusionModel
     from g4t.tools.images import set_max_pixels
     from g4t.tools.registry import Toolbox, parse_tool_models
@@ -232,6 +234,14 @@ def build_agent(cfg: DemoConfig, backend: Backend | None = None):
                 inst.seed = cfg.tool_seed
             if cfg.offload_tools:
                 inst.offload = True
+    return toolbox
+
+
+def build_agent(cfg: DemoConfig, backend: Backend | None = None):
+    """An ``Agent`` for ``cfg``: backend (built unless given), toolbox, template, layout, limits."""
+    from g4t.agent import Agent
+
+    toolbox = build_toolbox(cfg)
     backend = backend if backend is not None else build_backend(cfg)
     if cfg.use_openai and cfg.openai.protocol == "tools":  # native function calling (docs/protocol_tools.md)
         from g4t.function_calling import ToolCallingAgent

@@ -404,20 +404,11 @@ def main(cfg) -> None:
     """
     import anyio
 
-    from g4t.tools.diffusion import DiffusionModel
-    from g4t.tools.registry import parse_tool_models
+    from g4t.demo_config import build_toolbox
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        if cfg.max_image_pixels is not None:
-            from g4t.tools.images import set_max_pixels
-
-            set_max_pixels(cfg.max_image_pixels)  # as in the web demo
-        toolbox = Toolbox(cfg.load, parse_tool_models(cfg.tool_models))
-        for inst in toolbox.instances.values():  # the image-generation options, as in the web demo
-            if isinstance(inst, DiffusionModel):
-                inst.seed = cfg.tool_seed if cfg.tool_seed is not None else inst.seed
-                inst.offload = cfg.offload_tools or inst.offload
+        toolbox = build_toolbox(cfg)  # as in the web demo
         pool = WorkspacePool(cfg.image_dir, keep_files=cfg.keep_session_files)
         pool.root.mkdir(parents=True, exist_ok=True)
     except (ValueError, ImportError, OSError) as e:

@@ -160,8 +160,9 @@ class OpenAIConnection:
         if problems:
             raise ValueError("; ".join(problems))
 
-    def backend(self):
-        """An ``OpenAIBackend`` for this server (``ToolCallingBackend`` with ``--protocol tools``; no request is made here)."""
+    def backend(self, **extra):
+        """An ``OpenAIBackend`` for this server (``ToolCallingBackend`` with ``--protocol tools``; no request is
+        made here). ``extra``: further ``OpenAIBackend`` arguments of the calling script (e.g. ``max_tokens``)."""
         from g4t.llm.openai_backend import OpenAIBackend
         from g4t.llm.tool_calls import ToolCallingBackend
 
@@ -178,4 +179,5 @@ class OpenAIConnection:
             backoff_base=self.backoff_base,
             backoff_max=self.backoff_max,
             api_key_env=self.api_key_env,
+            **extra,
         )

@@ -1,18 +1,23 @@
-"""The demo in a real browser: headless Chromium (Debian's) against a server started on 127.0.0.1.
+"""The demo in a real browser: headless Chromium (Debian's) against servers started on 127.0.0.1.
 
-A scripted LLM calls "Edge Detection On Image" (the real OpenCV tool) on the uploaded image; the test
-uploads a picture, asks for its edges with Enter and with the Submit button, and checks that the
-tool's output image is shown in the chat, that the reasoning is collapsed, that another browser
-session sees nothing, and that Clear empties the chat.
+A scripted LLM calls "Edge Detection On Image" (the real OpenCV tool) on the uploaded image; the tests
+upload a picture, ask for its edges with Enter and with the Submit button, and check that the tool's
+output image is shown in the chat, that the reasoning is collapsed, that another browser session sees
+nothing, and that Clear empties the chat. Odd uploads get the app's message in the chat. A slow
+scripted model streams: its text appears while it writes, Stop ends it, a turn over the time limit
+ends with a readable message, and other users load the page and get answers meanwhile.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from test_app import edge_replies  # the same scripted model as the handler tests
 
 from g4t.agent import Agent
@@ -41,10 +46,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo_sessions")
-    bot = ChatBot(Agent(ScriptedBackend(edge_replies), Toolbox("Image2Canny_cpu"), max_steps=3), root)
+def _serve(bot: ChatBot):
     demo = build_demo(bot)
     port = _free_port()
     try:
@@ -52,6 +54,36 @@ def server(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/", bot
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo_sessions")
+    yield from _serve(ChatBot(Agent(ScriptedBackend(edge_replies), Toolbox("Image2Canny_cpu"), max_steps=3), root))
+
+
+LONG_ANSWER = "AI: a slow answer, word by word, " + "and then some more words, " * 40 + "THE END"
+SLOW_TIMEOUT_S = 6
+
+
+def slow_replies(prompt: str) -> str:
+    """By the request's last keyword: "talk" (a tool step, then a long answer), "slow" (a long
+    answer only: over the time limit), "hello" (a short answer)."""
+    word = max(("talk", "slow", "hello"), key=prompt.rfind)
+    after = prompt[prompt.rfind(word) :]
+    if word == "hello":
+        return "Thought: Do I need to use a tool? No\nAI: hi there"
+    if word == "talk" and "Observation:" not in after:
+        return "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: image/none.png\n"
+    return "Thought: Do I need to use a tool? No\n" + LONG_ANSWER
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """A model writing 4 characters every 40 ms (a long answer takes ~12 s); turns end after 6 s."""
+    backend = ScriptedBackend(slow_replies, chunk_chars=4, delay=0.04)
+    agent = Agent(backend, Toolbox("Image2Canny_cpu"), max_steps=3)
+    yield from _serve(ChatBot(agent, tmp_path_factory.mktemp("slow_sessions"), turn_timeout=SLOW_TIMEOUT_S))
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +169,89 @@ def test_upload_ask_for_edges_and_see_the_result(server, browser, square_image, 
     page.get_by_text("Please upload an image first.").wait_for()  # the memory was cleared too
     page.context.close()
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def _chat(page) -> str:
+    return page.locator("#g4t-chat").inner_text()
+
+
+def _send(page, text: str) -> None:
+    box = page.locator("#g4t-text textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def _truncated_png() -> bytes:
+    buf = io.BytesIO()
+    Image.effect_noise((64, 64), 50).save(buf, "PNG")
+    return buf.getvalue()[:300]
+
+
+def test_odd_uploads_get_the_apps_message_in_the_chat(server, browser, tmp_path):
+    url, bot = server
+    odd = {
+        "empty.png": (b"", "is empty"),
+        "truncated.png": (_truncated_png(), "damaged or truncated"),
+        "text.png": (b"hello, I am not a picture\n" * 40, "is not an image"),
+        "drawing.svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "SVG"),
+    }
+    page = _open(browser, url)
+    for i, (name, (content, reason)) in enumerate(odd.items(), 1):
+        (tmp_path / name).write_bytes(content)
+        page.locator("#g4t-image input[type=file]").set_input_files(str(tmp_path / name))
+        page.wait_for_function(
+            "document.querySelector('#g4t-image input[type=file]') === null || "
+            "document.querySelector('#g4t-image img, #g4t-image .image-frame') !== null"
+        )
+        _send(page, "detect the edges of this image")
+        errors = page.get_by_text("Sorry, I could not use that image")
+        errors.nth(i - 1).wait_for()
+        shown = errors.nth(i - 1).inner_text()
+        assert f"'{name}'" in shown and reason in shown, shown
+    assert page.locator(".toast-body").count() == 0  # no generic Gradio "Error" toast
+    assert "Traceback" not in page.content()
+    # nothing left behind: no file in the session's folder, the failed uploads deleted from Gradio's folder
+    sessions = [p for p in bot.image_root.iterdir() if any(p.rglob("*.png"))]
+    assert sessions == []
+    assert not any(bot.upload_root.rglob(name) for name in odd)
+    page.context.close()
+
+
+def test_streaming_shows_the_text_as_it_is_written_and_stop_ends_it(slow_server, browser):
+    url, bot = slow_server
+    page = _open(browser, url)
+    _send(page, "talk to me")
+    # the step's reasoning streams inside its "Used tool" block, then the answer streams
+    page.get_by_text("Used tool 1: Edge Detection On Image").first.wait_for()
+    page.get_by_text("a slow answer, word by word").first.wait_for()
+    assert "THE END" not in _chat(page)  # partial text, before the turn ended
+    shown = len(_chat(page))
+    page.wait_for_function(f"document.querySelector('#g4t-chat').innerText.length > {shown}")  # still growing
+    page.locator("#g4t-stop").click()
+    page.get_by_text("Stopped.").first.wait_for()
+    backend = bot.agent.backend
+    deadline = time.monotonic() + 10
+    while backend.streams_closed_early < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backend.streams_closed_early == 1  # the model stopped writing
+    assert "THE END" not in _chat(page)
+    _send(page, "hello")  # the session goes on
+    page.get_by_text("hi there").first.wait_for()
+    page.context.close()
+
+
+def test_a_slow_turn_does_not_block_other_users(slow_server, browser):
+    url, bot = slow_server
+    slow = _open(browser, url)
+    _send(slow, "slow please")
+    slow.get_by_text("a slow answer, word by word").first.wait_for()  # the slow turn is running
+    other = _open(browser, url)  # another user loads the page meanwhile
+    assert "time limit" not in _chat(slow)  # ... while the slow turn still runs
+    _send(other, "hello")
+    other.get_by_text("hi there").first.wait_for()  # and gets an answer
+    # the slow turn ended at its time limit, with a readable message and its partial text kept
+    slow.get_by_text(f"took longer than the time limit of {SLOW_TIMEOUT_S} s").first.wait_for()
+    assert "THE END" not in _chat(slow) and "a slow answer" in _chat(slow)
+    assert "hi there" not in _chat(slow) and "a slow answer" not in _chat(other)
+    for page in (slow, other):
+        page.context.close()

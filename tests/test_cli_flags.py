@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from g4t.cli import make_parser, parse_args
+from g4t.data.collect import CollectConfig
 from g4t.demo_config import DemoConfig
 from g4t.inference import InferenceConfig
 from g4t.inference_api import ApiInferenceConfig
@@ -25,10 +26,12 @@ SCRIPTS = {
     "inference.py": (InferenceConfig, ["--ann_path", "a.json", "--save_name", "x", "--base_model", "m"]),
     "inference_chatgpt.py": (ApiInferenceConfig, ["--ann_path", "a.json", "--save_name", "x"]),
     "lora_finetune.py": (LoraTrainConfig, ["--base_model", "m"]),
+    "scripts/get_instruction.py": (CollectConfig, ["--caption_path", "c.json", "--instruction_path", "o.jsonl"]),
 }
 LLM = ("gpt4tools.py", "inference.py", "inference_chatgpt.py")
 ALL = (*LLM, "lora_finetune.py")
 RUNNERS = ("inference.py", "inference_chatgpt.py")
+SERVER = (*LLM, "scripts/get_instruction.py")  # scripts with the OpenAI-compatible connection group
 
 # (canonical flag, accepted spelling, value or None for a boolean switch, scripts)
 ALIASES = [
@@ -39,11 +42,11 @@ ALIASES = [
     ("--lora_model", "--lora-model", "adapter", ALL),
     ("--llm_device", "--llm-device", "cuda:1", LLM),
     ("--merge_lora", "--merge-lora", None, LLM),
-    ("--openai_base_url", "--base_url", "http://127.0.0.1:9/v1", LLM),
-    ("--openai_model", "--model", "served", LLM),
-    ("--openai_mode", "--mode", "completions", LLM),
-    ("--max_concurrency", "--concurrency", "3", LLM),
-    ("--max_concurrency", "--max-concurrency", "3", LLM),
+    ("--openai_base_url", "--base_url", "http://127.0.0.1:9/v1", SERVER),
+    ("--openai_model", "--model", "served", SERVER),
+    ("--openai_mode", "--mode", "completions", SERVER),
+    ("--max_concurrency", "--concurrency", "3", SERVER),
+    ("--max_concurrency", "--max-concurrency", "3", SERVER),
     ("--max_new_tokens", "--max-new-tokens", "7", LLM),
     ("--do_sample", "--do-sample", None, LLM),
     ("--num_chunks", "--num-chunks", "4", RUNNERS),
@@ -100,6 +103,9 @@ def test_shared_options_have_one_name_and_one_help():
         for flag in SHARED:
             assert flag in actions, f"{script} lacks {flag}"
             helps.setdefault(flag, set()).add(actions[flag].help)
+    teacher = make_parser(CollectConfig)._option_string_actions
+    for flag in SHARED[7:17]:  # the connection group, with the same help as everywhere
+        assert flag in teacher and teacher[flag].help in helps[flag], f"get_instruction.py: {flag}"
     assert {flag: h for flag, h in helps.items() if len(h) > 1} == {}
     train = make_parser(LoraTrainConfig)._option_string_actions
     for flag in ("--base_model", "--lora_model", "--dtype", "--load_in_8bit", "--load_in_4bit", "--load_8bit"):

@@ -16,6 +16,7 @@ from g4t.data.collect import CollectConfig, collect, failed_path
 from g4t.data.io import DataError, read_jsonl
 from g4t.data.teacher import teacher_prompt
 from g4t.data.teacher_server import TeacherServer, fake_reply
+from g4t.settings import OpenAIConnection
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,12 +45,16 @@ def _cfg(tmp: Path, url: str, **kw) -> CollectConfig:
     base = dict(
         caption_path=str(tmp / "captions.json"),
         instruction_path=str(tmp / "out.jsonl"),
-        base_url=url,
-        concurrency=4,
-        max_retries=2,
-        timeout=1.0,
-        backoff_base=0.01,
-        backoff_max=0.05,
+        openai=OpenAIConnection(
+            openai_base_url=url,
+            openai_model="gpt-3.5-turbo",
+            chat_role="system",
+            max_concurrency=4,
+            max_retries=2,
+            timeout=1.0,
+            backoff_base=0.01,
+            backoff_max=0.05,
+        ),
         progress=False,
     )
     base.update(kw)
@@ -146,4 +151,4 @@ def test_bad_caption_file_is_named(tmp_path):
         text=True,
         timeout=60,
     )
-    assert r.returncode == 2 and "--concurrency must be >= 1" in r.stderr
+    assert r.returncode == 2 and "--max_concurrency must be >= 1" in r.stderr

@@ -100,7 +100,7 @@ def test_concurrent_users_get_their_own_answers(tiny):
 
     model, tokenizer, _ = tiny
     plain, cached = HFBackend(model, tokenizer, prefix_cache=0), HFBackend(model, tokenizer, prefix_cache=3)
-    firsts = [SYSTEM + f"Human: request number {i}\n" for i in range(6)]
+    firsts = [SYSTEM + f"Human: request number {i}\n" for i in range(4)]
     expected = [_steps(plain, f, 2)[0] for f in firsts]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(lambda f: _steps(cached, f, 2)[0], firsts)) == expected
@@ -133,6 +133,7 @@ def test_bounds_and_what_is_kept():
     assert pc.put(list(range(60)), cache_of(60)) and pc.nbytes <= 100 * per_token and len(pc) == 2
 
 
+@pytest.mark.slow  # ~10 s on an idle 2-core CPU: four prefills of ~600 tokens
 @pytest.mark.skipif(PACKAGED["smollm2"].gguf_path() is None, reason="packaged SmolLM2 not installed")
 def test_real_model_agent_steps_are_identical_with_reuse():
     """On SmolLM2-135M-Instruct: published agent prompt, 2 steps, with and without the cache."""

@@ -55,13 +55,15 @@ def _lines(path: Path) -> int:
 
 def test_get_instruction_sigterm_keeps_answers_and_the_rerun_asks_only_the_rest(tmp_path):
     from g4t.data.collect import CollectConfig, main
+    from g4t.settings import OpenAIConnection
 
     captions = [{"file_name": f"{i:012d}.jpg", "caption": f"A photo number {i} of a dog."} for i in range(30)]
     (tmp_path / "captions.json").write_text(json.dumps(captions))
     out = tmp_path / "out.jsonl"
-    args = dict(caption_path=str(tmp_path / "captions.json"), instruction_path=str(out), concurrency=2)
+    args = dict(caption_path=str(tmp_path / "captions.json"), instruction_path=str(out))
     with TeacherServer(latency=0.3) as server:
         cmd = [sys.executable, "scripts/get_instruction.py", "--progress", "False", "--base_url", server.base_url]
+        cmd += ["--concurrency", "2"]
         cmd += [f"--{k}={v}" for k, v in args.items()]
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rc, seconds = _signal_when(proc, lambda: _lines(out) >= 3, signal.SIGTERM)
@@ -72,7 +74,16 @@ def test_get_instruction_sigterm_keeps_answers_and_the_rerun_asks_only_the_rest(
         done = read_jsonl(out)
         assert 3 <= len(done) < 30 and first.endswith(b"\n")
         server.attempts.clear()
-        assert main(CollectConfig(**args, base_url=server.base_url, progress=False)) == 0
+        assert (
+            main(
+                CollectConfig(
+                    **args,
+                    openai=OpenAIConnection(openai_base_url=server.base_url, openai_model="m", max_concurrency=2),
+                    progress=False,
+                )
+            )
+            == 0
+        )
         assert sum(server.attempts.values()) == 30 - len(done)  # nothing finished was asked again
     assert out.read_bytes().startswith(first)  # appended to, never rewritten
     recs = read_jsonl(out)

@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from g4t.cli import arg, split_list
+from g4t.cli import arg, group, split_list
 from g4t.data.captions import Caption, load_captions
 from g4t.data.io import DataError, read_jsonl
 from g4t.data.teacher import teacher_prompt, teacher_tool_lines
 from g4t.interrupts import Interrupted, call_in_worker, signals_raise_interrupted
+from g4t.settings import OpenAIConnection
 
 __all__ = ["CollectConfig", "collect", "main"]
 
@@ -40,22 +41,20 @@ class CollectConfig:
         aliases=["--caption-path"], help="Captions: published [{file_name, caption}] list, COCO captions JSON or JSONL."
     )
     instruction_path: str = arg(aliases=["--instruction-path"], help="Output JSONL (appended; rerun to resume).")
-    model: str = arg("gpt-3.5-turbo", help="Chat model name on the server (published: gpt-3.5-turbo).")
-    base_url: str | None = arg(
-        None, help="OpenAI-compatible server root ending in /v1 (default api.openai.com). Key: $OPENAI_API_KEY."
+    openai: OpenAIConnection = group(
+        lambda: OpenAIConnection(
+            openai_model="gpt-3.5-turbo",  # published teacher
+            chat_role="system",  # published: the filled prompt is a single system message
+            max_concurrency=16,  # published: 1
+            max_retries=6,
+            timeout=120.0,  # 26 instructions take ~1,000-1,500 tokens
+        )
     )
     temperature: float = arg(0.7, help="Sampling temperature (published 0.7).")
     max_tokens: int = arg(2048, help="Completion budget per caption (26 instructions take ~1,000-1,500 tokens).")
     tools: list[str] = arg(
         default_factory=list, help="Tools appended to the 26 published ones, e.g. 'Edit Image Using Text'."
     )
-    concurrency: int = arg(16, help="Requests in flight at once (published: 1).")
-    max_retries: int = arg(
-        6, help="Retries per caption on 429/5xx/timeouts/malformed replies (exponential backoff, jitter)."
-    )
-    timeout: float = arg(120.0, help="Seconds per request.")
-    backoff_base: float = arg(1.0, help="First retry delay in seconds (doubles per retry, full jitter).")
-    backoff_max: float = arg(30.0, help="Longest single retry delay in seconds.")
     limit: int | None = arg(
         None, help="Only the first N captions of the file (after resume skipping: the first N overall)."
     )
@@ -66,12 +65,8 @@ class CollectConfig:
     def __post_init__(self) -> None:
         self.tools = split_list(self.tools)
         problems = []
-        if self.concurrency < 1:
-            problems.append(f"--concurrency must be >= 1, got {self.concurrency}")
-        if self.max_retries < 0:
-            problems.append(f"--max_retries must be >= 0, got {self.max_retries}")
-        if self.timeout <= 0:
-            problems.append(f"--timeout must be > 0, got {self.timeout}")
+        if self.openai.protocol != "react":
+            problems.append("--protocol: the teacher answers in text; only react applies to get_instruction.py")
         if self.limit is not None and self.limit < 0:
             problems.append(f"--limit must be >= 0, got {self.limit}")
         if self.temperature < 0:
@@ -130,20 +125,7 @@ class _Writer:
 
 
 def _make_backend(cfg: CollectConfig):
-    from g4t.llm.openai_backend import OpenAIBackend
-
-    return OpenAIBackend(
-        cfg.model,
-        base_url=cfg.base_url,
-        mode="chat",
-        max_concurrency=cfg.concurrency,
-        max_retries=cfg.max_retries,
-        timeout=cfg.timeout,
-        chat_role="system",  # published: the filled prompt is a single system message
-        backoff_base=cfg.backoff_base,
-        backoff_max=cfg.backoff_max,
-        max_tokens=cfg.max_tokens,
-    )
+    return cfg.openai.backend(max_tokens=cfg.max_tokens)
 
 
 def collect(cfg: CollectConfig) -> dict:
@@ -191,7 +173,7 @@ def collect(cfg: CollectConfig) -> dict:
                 base
                 | {
                     "instructions": completion.text,
-                    "model": completion.model or cfg.model,
+                    "model": completion.model or cfg.openai.openai_model,
                     "usage": completion.usage,
                     "attempts": completion.attempts,
                     "latency_s": round(completion.seconds, 3),
@@ -203,7 +185,9 @@ def collect(cfg: CollectConfig) -> dict:
             with lock:
                 if failures is None:
                     failures = _Writer(fpath)
-            failures.write(base | {"error": completion.error, "attempts": completion.attempts, "model": cfg.model})
+            failures.write(
+                base | {"error": completion.error, "attempts": completion.attempts, "model": cfg.openai.openai_model}
+            )
             key = "failed"
         with lock:
             counts[key] += 1

@@ -175,12 +175,15 @@ def read_records(
             problems.append(f"{_where(i, None, line)}: expected an object, got {type_name(item)}")
             continue
         for name, types, needed in checks:
-            if name not in item or (not needed and item[name] is None):
+            value = item.get(name)
+            if type(value) in types:  # the usual case, checked first: JSON values have exact builtin types
+                continue
+            if value is None and (not needed or name not in item):
                 if needed:
                     problems.append(f"{_where(i, item, line)}: missing field {name!r}")
-            elif not _has_type(item[name], types):
+            elif not _has_type(value, types):
                 problems.append(
-                    f"{_where(i, item, line)}: field {name!r} must be {_type_words(types)}, got {type_name(item[name])}"
+                    f"{_where(i, item, line)}: field {name!r} must be {_type_words(types)}, got {type_name(value)}"
                 )
     if len(problems) == 1:
         raise DataError(f"{path}: {problems[0]}")

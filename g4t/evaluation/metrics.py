@@ -15,7 +15,7 @@ the per-sample scores and their means are the same floating-point numbers:
   ``No`` or no ``AI: `` line exists; IoU over thoughts only; action = args = success = 1, all 0
   when the thought accuracy is below 1.
 
-The arithmetic is plain Python on short lists, not numpy on tiny arrays (5x faster per sample), and
+The arithmetic is plain Python on short lists, not numpy on tiny arrays (a third faster per sample), and
 still bit-identical: flags are 0/1, and every sum of floats is taken in numpy's own order
 (``np_sum``: pairwise, eight accumulators), which ``tests/test_eval_metrics.py`` checks against numpy.
 

@@ -58,7 +58,11 @@ class EvalResult:
 
 
 def _means(scores: list[SampleScore]) -> dict[str, float]:
-    return {k: np.mean([getattr(s, k) for s in scores]) if scores else float("nan") for k, _, _ in METRICS}
+    """``np.mean`` of each metric over ``scores`` (the published means; nan when there is none)."""
+    if not scores:
+        return {k: float("nan") for k, _, _ in METRICS}
+    columns = zip(*((s.thought, s.action, s.args, s.success, s.iou) for s in scores), strict=True)
+    return {k: np.mean(column) for (k, _, _), column in zip(METRICS, columns, strict=True)}
 
 
 def evaluate_predictions(
@@ -85,7 +89,7 @@ def evaluate_predictions(
     for a in annotations:
         gt_by_id[a["id"]] = a
     published: list[SampleScore] = []
-    strict_by_id: dict = {}
+    strict_by_id: dict = {}  # every scored id -> its strict score (None unless ``strict``)
     groups: dict[str, list[tuple[SampleScore, SampleScore | None]]] = defaultdict(list)
     handling: Counter = Counter()
     scored, unknown = [], []
