@@ -13,6 +13,8 @@ turn (the minimum over ``--repeats`` runs of each, interleaved); the replies mus
 ``outputs_equal``) and printed.
 
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 nice -n 5 python bench/agent_steps.py --threads 2
+    # with the adapter bench/real_model.py trained (replies end at "Observation:", as in a served model)
+    OMP_NUM_THREADS=2 python bench/agent_steps.py --threads 2 --lora_model output/real_model/adapter --max_new_tokens 64
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def run_turn(agent, counter: list[int], steps: int = 3) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base_model", default="smollm2", help="Hub id, folder, .gguf file or smollm2 (packaged)")
+    parser.add_argument(
+        "--lora_model",
+        default=None,
+        help="LoRA merged into the model, e.g. output/real_model/adapter from bench/real_model.py: "
+        "a model that learned the protocol ends each step at 'Observation:' as a served one does",
+    )
     parser.add_argument("--max_new_tokens", type=int, default=40, help="about one tool-call reply")
     parser.add_argument("--repeats", type=int, default=2, help="turns per setting (the minimum time is kept)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -76,7 +84,7 @@ def main() -> None:
     from g4t.prompts import load_template
     from g4t.tools.registry import Toolbox
 
-    model, tokenizer = load_model(args.base_model, dtype=args.dtype)
+    model, tokenizer = load_model(args.base_model, args.lora_model, dtype=args.dtype, merge_lora=bool(args.lora_model))
     counter: list[int] = []  # positions per forward pass since the step began
     model.get_input_embeddings().register_forward_pre_hook(lambda module, inputs: counter.append(inputs[0].shape[-1]))
     toolbox = Toolbox(TOOLS)  # tool descriptions only: the models load on first use, which never comes
@@ -107,6 +115,7 @@ def main() -> None:
     result = {
         "settings": {
             "base_model": args.base_model,
+            "lora_model": args.lora_model,
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
             "threads": args.threads,
             "max_new_tokens": args.max_new_tokens,

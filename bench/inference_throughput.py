@@ -1,19 +1,21 @@
-"""Which batch decoder for ``inference.py``: the custom greedy path vs batched ``model.generate`` vs transformers'
-continuous batching, on a real model with prompts in the published val layout.
+"""Which batch decoder for ``inference.py``: batched ``model.generate`` vs transformers' continuous batching, on
+a real model with prompts in the published val layout.
 
 Builds ``--num_samples`` prompts in the published val format (training prompt with 2-5 tool descriptions from
 the registry, an image line and a request, wrapped in the ``gpt4tools`` template), loads ``--base_model``
 (default: the packaged SmolLM2-135M-Instruct) and times, in one run, with the same threads and greedy settings:
 
-* ``fast_greedy``: ``g4t.llm.fast_greedy.FastGreedy`` (shared-prefix KV reuse, per-prompt prefill into a slot
-  cache, batched decoding with a matmul attention, stop strings checked in Python, finished rows dropped);
 * ``generate``: ``model.generate`` on left-padded batches, longest first, with ``stop_strings``;
 * ``continuous``: ``model.generate_batch`` (transformers' continuous batching, paged cache with prefix block
   sharing). It has no stop strings: it decodes to EOS or ``--max_new_tokens`` and the text is cut afterwards.
 
-All three decode greedily, so the completions cut at the stop string must be identical; the bench checks it.
+Both decode greedily, so the completions cut at the stop string must be identical; the bench checks it.
 Figures (seconds, samples/s, ratios to ``generate``, agreement) go to ``--out`` (JSON, written after every
 path; a rerun with the same settings reuses the paths already measured unless ``--fresh``).
+
+A third path, a hand-written slot-cache greedy decoder (per-prompt prefill without padding, matmul decode
+attention, finished rows dropped), was measured here on SmolLM2 and was slower than ``generate``
+(``fast_greedy`` in ``bench/results/inference_throughput.json``); it was deleted.
 
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 nice -n 5 python bench/inference_throughput.py --threads 2
 """
@@ -28,7 +30,7 @@ import random
 import time
 from pathlib import Path
 
-PATHS = ("fast_greedy", "generate", "continuous")
+PATHS = ("generate", "continuous")
 STOP = ["\nObservation:"]
 
 
@@ -99,7 +101,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from g4t.data.io import atomic_write_json
     from g4t.llm.base import GenerationConfig
-    from g4t.llm.fast_greedy import FastGreedy
     from g4t.llm.hf import HFBackend, load_model
 
     model, tokenizer = load_model(args.base_model, dtype=args.dtype)
@@ -125,9 +126,7 @@ def main() -> None:
     print(f"{settings}", flush=True)
 
     backend = HFBackend(model, tokenizer, batch_size=args.batch_size)
-    fast = FastGreedy(model, tokenizer)
     run = {
-        "fast_greedy": lambda ps, g: fast.generate(ps, STOP, g, args.batch_size),
         "generate": lambda ps, g: backend._generate_hf(ps, STOP, g),
         "continuous": lambda ps, g: _continuous(model, tokenizer, ps, g.max_new_tokens),
     }

@@ -18,6 +18,7 @@ gradio is imported inside the functions that need it only.
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import sys
@@ -102,7 +103,11 @@ def _image_box(gr):
         is_template = True  # rendered by the frontend's Image component
 
         def preprocess(self, payload):
-            return None if payload is None else payload.path
+            if payload is None:
+                return None
+            if payload.path is None and (payload.url or "").startswith("data:"):  # a pasted image, inline
+                return base64.b64decode(payload.url.partition(",")[2])
+            return payload.path
 
     return ImageUpload
 
@@ -125,11 +130,9 @@ def build_demo(bot: ChatBot, title: str = _TITLE, shelf: ImageShelf | None = Non
     shelf = shelf or ImageShelf(uploads / "g4t")
 
     def on_submit(session, text, image):
-        first = True
+        # the text and image boxes are emptied by the first update (later ones send no change for them)
         for session, messages in bot.submit_stream(session, text, image):
-            cleared = ("", None) if first else (gr.skip(), gr.skip())  # the user may type the next message
-            first = False
-            yield session, shelf.display(session, messages), *cleared
+            yield session, shelf.display(session, messages), "", None
 
     def on_stop(session):
         session, messages = bot.stop(session)
@@ -173,6 +176,7 @@ def build_demo(bot: ChatBot, title: str = _TITLE, shelf: ImageShelf | None = Non
                     feedback_options=None,
                     group_consecutive_messages=False,
                     placeholder="Upload an image and tell me what to do with it.",
+                    latex_delimiters=[],  # no LaTeX scan of every message on each update
                 )
                 text = gr.Textbox(
                     show_label=False,

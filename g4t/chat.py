@@ -302,8 +302,9 @@ class ChatBot:
             readable message; None or 0: no limit.
         upload_root: the folder of the web server's temporary uploads; an upload from it that cannot
             be used is deleted there.
-        refresh_s: shortest interval between two yields of ``submit_stream`` while the turn runs (each
-            yield makes a browser redraw the chat).
+        settle_s: a turn that ends within this many seconds is shown in one update after the user's
+            message (each update makes a browser redraw the whole chat: fewer is faster in long chats).
+        refresh_s: shortest interval between two later updates while the turn runs (text streaming).
     """
 
     def __init__(
@@ -314,18 +315,20 @@ class ChatBot:
         keep_files: bool = False,
         turn_timeout: float | None = 300.0,
         upload_root: str | Path | None = None,
+        settle_s: float = 0.5,
         refresh_s: float = 0.1,
     ) -> None:
         if turn_timeout is not None and turn_timeout < 0:
             raise ValueError(f"turn_timeout must be >= 0 seconds (0 = no limit), got {turn_timeout}")
-        if refresh_s < 0:
-            raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
+        if refresh_s < 0 or settle_s < 0:
+            raise ValueError(f"settle_s and refresh_s must be >= 0, got {settle_s} and {refresh_s}")
         self.agent = agent
         self.image_root = Path(image_root).resolve()
         self.keep_last_n = keep_last_n
         self.keep_files = keep_files
         self.turn_timeout = turn_timeout or None
         self.upload_root = Path(upload_root).resolve() if upload_root is not None else None
+        self.settle_s = settle_s
         self.refresh_s = refresh_s
 
     # -- sessions ---------------------------------------------------------------------------------
@@ -504,17 +507,18 @@ class ChatBot:
                 pass
 
     def _follow(self, turn: _Turn) -> Iterator[tuple[Session, list[Message]]]:
-        """Show the worker's events and yield the chat when it changed, at most every ``refresh_s``
-        (the end of the turn at once); end the turn at its deadline even if the worker is stuck in a
-        tool. ``stop`` wakes it through the worker's queue."""
+        """Show the worker's events and yield the chat when it changed: not before ``settle_s``, then at
+        most every ``refresh_s``, the end of the turn at once. End the turn at its deadline even if
+        the worker is stuck in a tool. ``stop`` wakes it through the worker's queue."""
         session, worker = turn.session, turn.worker
-        last = time.monotonic()
+        next_at = time.monotonic() + self.settle_s
         dirty = False
         while True:
             now = time.monotonic()
-            wait = max(0.0, last + self.refresh_s - now) if dirty else None
+            wait = max(0.0, next_at - now) if dirty else None
             if turn.deadline is not None:
-                wait = max(0.0, turn.deadline - now) if wait is None else min(wait, max(0.0, turn.deadline - now))
+                left = max(0.0, turn.deadline - now)
+                wait = left if wait is None else min(wait, left)
             try:
                 event = worker.events.get(timeout=wait)
             except queue.Empty:
@@ -526,11 +530,11 @@ class ChatBot:
                     elif event is not None:
                         self._apply(turn, event)
                         dirty = True
-                if not turn.finished and (not dirty or time.monotonic() - last < self.refresh_s):
+                if not turn.finished and (not dirty or time.monotonic() < next_at):
                     continue
                 turn.show_reply()
                 snapshot, done = turn.snapshot(), turn.finished
             yield session, snapshot
-            last, dirty = time.monotonic(), False
+            next_at, dirty = time.monotonic() + self.refresh_s, False
             if done:
                 return

@@ -158,7 +158,9 @@ def test_a_subclass_loop_without_events_still_runs(tmp_path):
 @pytest.fixture
 def slow_bot(tmp_path):
     backend = ScriptedBackend(edge_replies, chunk_chars=4, delay=0.01)
-    return ChatBot(Agent(backend, Toolbox("Image2Canny_cpu"), max_steps=3), tmp_path / "sessions", refresh_s=0.0)
+    return ChatBot(
+        Agent(backend, Toolbox("Image2Canny_cpu"), max_steps=3), tmp_path / "sessions", settle_s=0.0, refresh_s=0.0
+    )
 
 
 def test_submit_stream_shows_the_reasoning_and_the_answer_as_they_are_written(slow_bot, square_image):
@@ -179,7 +181,7 @@ def test_submit_stream_shows_the_reasoning_and_the_answer_as_they_are_written(sl
 
 def test_stop_ends_the_turn_at_once_and_the_model_stops(tmp_path):
     backend = ScriptedBackend([ANSWER], chunk_chars=4, delay=0.05)
-    bot = ChatBot(Agent(backend, Toolbox("Image2Canny_cpu")), tmp_path, refresh_s=0.0)
+    bot = ChatBot(Agent(backend, Toolbox("Image2Canny_cpu")), tmp_path, settle_s=0.0, refresh_s=0.0)
     stream = bot.submit_stream(None, "talk", None)
     session, _ = next(stream)
     for session, messages in stream:
@@ -197,7 +199,7 @@ def test_stop_ends_the_turn_at_once_and_the_model_stops(tmp_path):
 
 def test_closing_the_stream_stops_the_turn_like_stop(tmp_path):
     backend = ScriptedBackend([ANSWER], chunk_chars=4, delay=0.05)
-    bot = ChatBot(Agent(backend, Toolbox("Image2Canny_cpu")), tmp_path, refresh_s=0.0)
+    bot = ChatBot(Agent(backend, Toolbox("Image2Canny_cpu")), tmp_path, settle_s=0.0, refresh_s=0.0)
     stream = bot.submit_stream(None, "talk", None)
     session, _ = next(stream)
     next(stream)
@@ -320,3 +322,18 @@ def test_image_shelf_copies_each_image_once_and_forgets_the_session(tmp_path, sq
     assert shelf.display(session, messages) == shown and [c.stat().st_mtime_ns for c in copies] == before
     shelf.forget(session)
     assert not (shelf.root / session.public_id).exists()
+
+
+def test_the_image_box_hands_uploads_to_the_app_unopened():
+    import base64
+
+    import gradio as gr
+    from gradio.data_classes import ImageData
+
+    from g4t.app import _image_box
+
+    box = _image_box(gr)(type="filepath", image_mode=None)
+    assert box.get_block_name() == "image"  # drawn by the frontend's own Image component
+    assert box.preprocess(ImageData(path="/tmp/uploads/not-an-image.png")) == "/tmp/uploads/not-an-image.png"
+    pasted = "data:image/png;base64," + base64.b64encode(b"\x89PNG...").decode()
+    assert box.preprocess(ImageData(url=pasted)) == b"\x89PNG..." and box.preprocess(None) is None

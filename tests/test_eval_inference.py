@@ -53,25 +53,6 @@ def test_batched_equals_one_at_a_time(tiny_backend):
     assert batched == one_by_one
 
 
-def test_fast_greedy_path_equals_model_generate(tiny_backend):
-    """Slot-cache batched greedy decoding (shared prefix, stop strings, dropped rows) == ``model.generate``."""
-    from g4t.llm.hf import HFBackend
-
-    anns = json.loads(Path(ANN).read_text())
-    tpl = load_template("gpt4tools")
-    prompts = [tpl.render(a["instruction"][: 80 + 30 * i]) for i, a in enumerate(anns)]
-    gen = GenerationConfig(max_new_tokens=16)
-    reference = HFBackend(tiny_backend.model, tiny_backend.tokenizer, batch_size=1)
-    assert reference._use_fast_greedy(gen)
-    free = [reference._generate_hf([p], [], gen)[0] for p in prompts]
-    stop = [free[0][4:8]]  # a stop string some rows hit early and others maybe never
-    expected = [reference._generate_hf([p], stop, gen)[0] for p in prompts]
-    for batch_size in (1, 3, len(prompts)):
-        fast = HFBackend(tiny_backend.model, tiny_backend.tokenizer, batch_size=batch_size)
-        assert fast.generate(prompts, gen=gen) == free
-        assert fast.generate(prompts, stop=stop, gen=gen) == expected
-
-
 def test_template_resolution(tmp_path):
     assert template_name_for_adapter(None) is None and template_name_for_adapter("none") is None
     assert resolve_template(None, None) == "gpt4tools"

@@ -133,7 +133,7 @@ def test_bounds_and_what_is_kept():
     assert pc.put(list(range(60)), cache_of(60)) and pc.nbytes <= 100 * per_token and len(pc) == 2
 
 
-@pytest.mark.slow  # ~10 s on an idle 2-core CPU: four prefills of ~600 tokens
+@pytest.mark.slow  # 29 s on the shared 2-core CPU: four prefills of ~600 tokens
 @pytest.mark.skipif(PACKAGED["smollm2"].gguf_path() is None, reason="packaged SmolLM2 not installed")
 def test_real_model_agent_steps_are_identical_with_reuse():
     """On SmolLM2-135M-Instruct: published agent prompt, 2 steps, with and without the cache."""

@@ -16,7 +16,6 @@ from g4t.llm.base import (
     stream_until_stop,
     truncate_at_stop,
 )
-from g4t.llm.fast_greedy import FastGreedy
 from g4t.llm.prefix_cache import PrefixCache
 from g4t.precision import DTypeName, dtype_label, quantization_config, resolve_dtype
 
@@ -142,10 +141,9 @@ class HFBackend:
       of the longest token prefix it shares with a recent prompt + completion (``PrefixCache``), so an
       agent step computes only what is new since the previous step, and a new conversation only what
       follows the tool list. Greedy outputs are those of a full prefill.
-    * Several prompts: sorted longest first, ``batch_size`` at a time; each sequence stops at its own stop
-      string or EOS; completions come back in input order. Greedy decoding of Llama-family models on the
-      CPU uses ``FastGreedy`` (no padding compute, finished rows leave the batch; chosen by measurement,
-      see ``bench/inference_throughput.py``); everything else uses ``model.generate`` on left-padded batches.
+    * Several prompts: ``model.generate`` on left-padded batches of ``batch_size``, sorted longest first; each
+      sequence stops at its own stop string or EOS; completions come back in input order. (A hand-written
+      slot-cache decoder was measured against this on SmolLM2 and lost; ``bench/inference_throughput.py``.)
 
     Args:
         model: a causal LM (or peft model) from ``load_model``.
@@ -159,7 +157,6 @@ class HFBackend:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.prefix_cache = PrefixCache(prefix_cache) if prefix_cache > 0 else None
-        self._fast = FastGreedy(model, tokenizer)
 
     @classmethod
     def from_pretrained(
@@ -190,10 +187,6 @@ class HFBackend:
         stop = [s for s in stop if s]
         if len(prompts) == 1:
             return [self._generate_one(prompts[0], stop, gen)]
-        if self._use_fast_greedy(gen):
-            results = self._fast.generate(prompts, stop, gen, self.batch_size)
-            if results is not None:
-                return results
         return self._generate_hf(prompts, stop, gen)
 
     def complete(
@@ -285,10 +278,6 @@ class HFBackend:
             if len(ids) <= held <= len(ids) + len(new):
                 self.prefix_cache.put(ids + new[: held - len(ids)], out.past_key_values)
         return truncate_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
-
-    def _use_fast_greedy(self, gen: GenerationConfig) -> bool:
-        """``FastGreedy`` where it won the measurement: greedy Llama-family batches on the CPU."""
-        return next(self.model.parameters()).device.type == "cpu" and self._fast.supports(gen)
 
     def _generate_hf(self, prompts: Sequence[str], stop: Sequence[str], gen: GenerationConfig) -> list[str]:
         import torch
