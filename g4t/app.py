@@ -91,25 +91,26 @@ class ImageShelf:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _image_box(gr):
+def _image_box(gr, **kwargs):
     """An image input that hands the upload's file path to the app unopened.
 
     ``gr.Image`` opens every upload with PIL before the handler runs, so an empty, damaged or non-image
     file failed inside Gradio with a generic "Error" toast; the app decodes uploads itself
-    (``Workspace.save_upload``) and shows its own message in the chat.
+    (``Workspace.save_upload``) and shows its own message in the chat. (The instance's ``preprocess`` is
+    replaced rather than subclassing ``gr.Image``: Gradio writes a ``.pyi`` stub next to the module of
+    every component subclass, i.e. into the installed package.)
     """
+    box = gr.Image(**kwargs)
 
-    class ImageUpload(gr.Image):
-        is_template = True  # rendered by the frontend's Image component
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if payload.path is None and (payload.url or "").startswith("data:"):  # a pasted image, inline
+            return base64.b64decode(payload.url.partition(",")[2])
+        return payload.path
 
-        def preprocess(self, payload):
-            if payload is None:
-                return None
-            if payload.path is None and (payload.url or "").startswith("data:"):  # a pasted image, inline
-                return base64.b64decode(payload.url.partition(",")[2])
-            return payload.path
-
-    return ImageUpload
+    box.preprocess = preprocess
+    return box
 
 
 def build_demo(bot: ChatBot, title: str = _TITLE, shelf: ImageShelf | None = None):
@@ -154,7 +155,8 @@ def build_demo(bot: ChatBot, title: str = _TITLE, shelf: ImageShelf | None = Non
         state = gr.State(None, delete_callback=lambda session: on_end(session))
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240):
-                image = _image_box(gr)(
+                image = _image_box(
+                    gr,
                     type="filepath",
                     image_mode=None,
                     sources=["upload", "clipboard"],

@@ -332,8 +332,9 @@ def test_the_image_box_hands_uploads_to_the_app_unopened():
 
     from g4t.app import _image_box
 
-    box = _image_box(gr)(type="filepath", image_mode=None)
+    box = _image_box(gr, type="filepath", image_mode=None)
     assert box.get_block_name() == "image"  # drawn by the frontend's own Image component
     assert box.preprocess(ImageData(path="/tmp/uploads/not-an-image.png")) == "/tmp/uploads/not-an-image.png"
     pasted = "data:image/png;base64," + base64.b64encode(b"\x89PNG...").decode()
     assert box.preprocess(ImageData(url=pasted)) == b"\x89PNG..." and box.preprocess(None) is None
+    assert not Path(_image_box.__code__.co_filename).with_suffix(".pyi").exists()  # no stub written by Gradio
