@@ -6,7 +6,7 @@ Not a test. On a CPU, with no downloads, in one run:
    dev captions shipped in ``data/`` (CC BY 4.0, see data/README.md); the project's own builder,
    ``scripts/generate_annotations.py``, turns them into training records and two image-disjoint
    evaluation splits: ``label_val`` (genuine selection labels) and ``heldout`` (every SR below).
-2. A small *randomly initialised* Llama (``g4t.tiny.build_llama``; tokenizer trained on the data).
+2. A small *randomly initialised* Llama (``testkit.tiny.build_llama``; tokenizer trained on the data).
 3. SR before training: ``inference.py`` + ``evaluate_result.py`` on the held-out split.
 4. ``lora_finetune.py --full_finetune`` on the whole training set -> SR after training.
 5. Stage 1 / stage 2, as MiniGPT-4 -> InstructionGPT-4: the full run's checkpoint at
@@ -236,7 +236,7 @@ def make_data(cfg: E2EConfig, work: Path) -> tuple[Path, Path, Path]:
 def main(cfg: E2EConfig) -> int:
     from g4t.selection.labels import SubprocessLabeler
     from g4t.selection.pipeline import SelectDataConfig, run
-    from g4t.tiny import build_llama
+    from testkit.tiny import build_llama
 
     t0 = time.time()
     work = Path(cfg.work_dir).resolve()

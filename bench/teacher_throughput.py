@@ -23,7 +23,7 @@ from g4t.data.teacher import teacher_prompt
 
 
 class _ServerProcess:
-    """``g4t.data.teacher_server`` in a subprocess (so it does not share this process's GIL)."""
+    """``testkit.teacher_server`` in a subprocess (so it does not share this process's GIL)."""
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
@@ -32,7 +32,7 @@ class _ServerProcess:
         import subprocess
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "g4t.data.teacher_server", "--latency", str(self.latency)],
+            [sys.executable, "-m", "testkit.teacher_server", "--latency", str(self.latency)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=Path(__file__).resolve().parent.parent,

@@ -2,7 +2,7 @@
 
 Loads the 12 Stable Diffusion tools (Text2Image, InstructPix2Pix, MagicBrush, the Inpainting helper
 and the 8 ControlNet tools) through the production classes twice in one process, on tiny
-random-weight checkpoints of the real classes (``g4t.tiny_vision``) laid out like the real ones
+random-weight checkpoints of the real classes (``testkit.tiny_vision``) laid out like the real ones
 (same UNet/VAE/text-encoder split; the VAE and text encoder identical across the four SD
 checkpoints, as in the real SD 1.5 / inpainting / InstructPix2Pix / MagicBrush weights):
 
@@ -25,7 +25,7 @@ import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from g4t.tiny_vision import CONTROLNET_CLASSES as CONTROLNETS
+from testkit.tiny_vision import CONTROLNET_CLASSES as CONTROLNETS
 
 # Parameter counts of the real checkpoints (diffusers / transformers classes, SD 1.5 family).
 REAL = {

@@ -1,6 +1,6 @@
 """Training throughput: the published recipe (pad to the longest sample in each micro-batch) vs packing.
 
-Three runs train the same ~35M-parameter Llama (random weights, built locally with ``g4t.tiny``: hidden
+Three runs train the same ~35M-parameter Llama (random weights, built locally with ``testkit.tiny``: hidden
 384, 6 layers, and the Llama / Vicuna vocabulary of 32000 with a separate ``lm_head``) with LoRA r=16
 on q/k/v/o, on the same samples in the published GPT4Tools format, in the same order, for the same
 number of steps, in one process, with the pieces ``lora_finetune.py`` uses:
@@ -272,7 +272,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
 
     from g4t.llm.sources import resolve_model
-    from g4t.tiny import build_llama
+    from testkit.tiny import build_llama
 
     warnings.filterwarnings("ignore", category=FutureWarning)
 

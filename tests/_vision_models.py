@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from g4t.tiny_vision import CONTROLNET_CLASSES
+from testkit.tiny_vision import CONTROLNET_CLASSES
 
 _BUILT: dict[str, dict[str, str]] = {}
 

@@ -33,7 +33,7 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory):
     """Directory of a tiny random LlamaForCausalLM + locally trained tokenizer."""
-    from g4t.tiny import build_llama
+    from testkit.tiny import build_llama
 
     return str(build_llama(tmp_path_factory.mktemp("tiny_llama")))
 
@@ -59,7 +59,7 @@ def tiny_lora(tiny_llama, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_blip(tmp_path_factory):
-    from g4t.tiny_vision import build_blip_captioning
+    from testkit.tiny_vision import build_blip_captioning
 
     return str(build_blip_captioning(tmp_path_factory.mktemp("tiny_blip")))
 

@@ -285,7 +285,7 @@ def test_tool_seed_and_offload_flags_reach_the_generation_tools():
 @pytest.fixture
 def chat_server():
     """A local OpenAI-compatible server answering with ``edge_replies`` (streamed when asked)."""
-    from _fake_openai import serve
+    from testkit.fake_openai import serve
 
     with serve(edge_replies) as server:
         yield server.url, server.received

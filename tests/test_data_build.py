@@ -17,8 +17,8 @@ from g4t.data.catalog import PUBLISHED_TRAINING_TOOLS, tool_catalog
 from g4t.data.dedup import dedup
 from g4t.data.io import DataError
 from g4t.data.teacher import teacher_prompt
-from g4t.data.teacher_server import fake_reply
 from g4t.prompts import format_steps, human_response, image_history, render_agent_prompt, tool_response
+from testkit.teacher_server import fake_reply
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTIONS = [

@@ -15,8 +15,8 @@ import pytest
 from g4t.data.collect import CollectConfig, collect, failed_path
 from g4t.data.io import DataError, read_jsonl
 from g4t.data.teacher import teacher_prompt
-from g4t.data.teacher_server import TeacherServer, fake_reply
 from g4t.settings import OpenAIConnection
+from testkit.teacher_server import TeacherServer, fake_reply
 
 REPO = Path(__file__).resolve().parents[1]
 

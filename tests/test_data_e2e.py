@@ -11,7 +11,7 @@ from pathlib import Path
 
 from g4t.data.annotate import AnnotateConfig, run
 from g4t.data.teacher import teacher_prompt
-from g4t.data.teacher_server import fake_reply
+from testkit.teacher_server import fake_reply
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -42,3 +42,8 @@ def test_every_named_module_and_function_exists():
 def test_every_bench_is_listed():
     benches = [p.name for p in (ROOT / "bench").glob("*.py") if p.name != "__init__.py"]
     assert [b for b in benches if f"`{b}`" not in DOC] == []
+
+
+def test_the_runtime_never_imports_the_test_support():
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "g4t").rglob("*.py") if "testkit" in p.read_text()]
+    assert offenders == []

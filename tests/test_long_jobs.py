@@ -18,7 +18,7 @@ import pytest
 from train_samples import write
 
 from g4t.data.io import read_jsonl
-from g4t.data.teacher_server import TeacherServer
+from testkit.teacher_server import TeacherServer
 
 REPO = Path(__file__).resolve().parent.parent
 MB_SAMPLE = Path(__file__).parent / "assets" / "magicbrush_dev_sample"

@@ -24,7 +24,7 @@ def _make_chat(path: Path, template: str | None = CHATML) -> Path:
     """A tiny Llama whose tokenizer speaks ChatML (EOS ``<|im_end|>``), like SmolLM2-135M-Instruct."""
     from transformers import AutoTokenizer
 
-    from g4t.tiny import build_llama
+    from testkit.tiny import build_llama
 
     build_llama(path, model_vocab_size=1024)  # room for the two added special tokens
     tok = AutoTokenizer.from_pretrained(path)
@@ -77,7 +77,7 @@ def test_round_trip_render_and_response(chat_tok):
 def test_error_without_chat_template(tmp_path, chat_tok):
     from transformers import AutoTokenizer
 
-    from g4t.tiny import build_tokenizer
+    from testkit.tiny import build_tokenizer
 
     plain = build_tokenizer(tmp_path / "plain")
     with pytest.raises(ValueError, match="has no chat template"):

@@ -91,7 +91,7 @@ def tiny_clip(tmp_path_factory):
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from g4t.tiny_vision import build_clip_tokenizer
+    from testkit.tiny_vision import build_clip_tokenizer
 
     path = tmp_path_factory.mktemp("clip")
     tok = build_clip_tokenizer(path / "tok")

@@ -164,7 +164,7 @@ class TeacherServer:
 
 
 def _serve_forever() -> None:
-    """``python -m g4t.data.teacher_server --latency 0.2``: serve until killed; prints the base URL."""
+    """``python -m testkit.teacher_server --latency 0.2``: serve until killed; prints the base URL."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Local fake teacher (OpenAI-compatible chat completions).")
