@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Literal
 
 from g4t.llm.base import Backend, GenerationConfig, LLMError, stream_text
-from g4t.prompts import Layout, PromptTemplate, Step, format_steps, image_history, render_agent_prompt
+from g4t.prompts import (
+    Layout,
+    PromptTemplate,
+    Step,
+    format_steps,
+    history_exchange,
+    image_history,
+    render_agent_prompt,
+)
 from g4t.tools.images import ImageSource
 from g4t.tools.registry import Observation, Toolbox
 from g4t.tools.workspace import Workspace, redact_paths
@@ -197,9 +205,7 @@ class Memory:
                 line = image_history(*ex.image, layout=layout)
                 parts.append(line if layout == "training" else f"{line}AI: {ex.ai}")
             else:
-                parts.append(
-                    f"Human: {ex.human}\nAI: {ex.ai}" if layout == "training" else f"\nHuman: {ex.human}\nAI: {ex.ai}"
-                )
+                parts.append(history_exchange(ex.human, ex.ai, layout))
         return ("\n" if layout == "training" else "").join(parts)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from g4t.agent import Agent, Conversation, ReplyDelta, StepDone, TurnDone, TurnResult, clip, parse_reply
-from g4t.prompts import Step
+from g4t.prompts import Step, format_steps
 from g4t.tools.errors import PathError
 from g4t.tools.images import ImageSource
 
@@ -119,10 +119,7 @@ def _fence(text: str) -> str:
 
 
 def _step_text(step: Step) -> str:
-    return _fence(
-        f"Thought: Do I need to use a tool? Yes\nAction: {step.tool}\nAction Input: {step.tool_input}\n"
-        f"Observation: {step.observation}"
-    )
+    return _fence(format_steps([step], "training"))
 
 
 def _tool_title(number: int, tool: str) -> str:

@@ -114,6 +114,13 @@ def image_history(image_path: str, caption: str, layout: Layout = "training") ->
     return prompt_strings()[key].format(image_path=image_path, image_caption=caption)
 
 
+def history_exchange(human: str, ai: str, layout: Layout = "training") -> str:
+    """One earlier exchange in the chat history (the published memory's ``Human: .../AI: ...`` wording;
+    the demo layout starts each exchange on a new line)."""
+    text = f"Human: {human}\nAI: {ai}"
+    return text if layout == "training" else f"\n{text}"
+
+
 def render_training_prompt(tools: Iterable[tuple[str, str]], chat_history: str, user_input: str) -> str:
     """``PROMPT_FORMAT`` filled in: the instruction text of every training sample (ends with a newline)."""
     descriptions, names = render_tool_descriptions(tools, "training")

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from g4t.chat_prompt import PromptFormatError, PublishedPrompt, parse_published_prompt, system_message
 from g4t.llm.base import Completion, GenerationConfig, LLMError, OnResult, truncate_at_stop
 from g4t.llm.openai_backend import OpenAIBackend, Usage
+from g4t.prompts import human_response, tool_response
 from g4t.tools.registry import split_args
 
 __all__ = [
@@ -283,10 +284,11 @@ class ToolUsage(Usage):
 
 def react_text(reply: ChatReply, catalog: ToolCatalog) -> str:
     """A reply as the published ReAct text of one step (the first call when there are several)."""
-    if not reply.tool_calls:
-        return f"Thought: Do I need to use a tool? No\nAI: {reply.content.strip()}"
+    if not reply.tool_calls:  # the training data's answer step, without its final newline
+        return human_response(reply.content.strip()).removesuffix("\n")
     call = catalog.resolve(reply.tool_calls[0])
-    return f"Thought: Do I need to use a tool? Yes\nAction: {call.tool}\nAction Input: {call.action_input}"
+    # the training data's tool-call step, up to where generation stops (before "Observation:")
+    return tool_response(call.tool, call.action_input).removesuffix("\nObservation:\n")
 
 
 def _request(prompt: PublishedPrompt) -> tuple[dict, ToolCatalog]:
