@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import statistics
 import tempfile
@@ -39,23 +38,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from PIL import Image, ImageDraw  # noqa: E402
 
 from g4t.data.io import atomic_write_json  # noqa: E402
+from testkit.replies import edge_replies
 
 RESULTS = Path(__file__).parent / "results" / "chat_latency.json"
-EDGE = "Edge Detection On Image"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def edge_replies(prompt: str) -> str:
-    """Edges of the last image the prompt names, then an answer naming the result (as in the tests)."""
-    request = prompt[prompt.rfind("detect the edges") :]
-    done = re.findall(r"Observation: (image/\w+\.png)", request)
-    if done:
-        return f"Thought: Do I need to use a tool? No\nAI: Here are the edges: {done[-1]}"
-    images = re.findall(r"image/\w+\.png", prompt)
-    if not images:
-        return "Thought: Do I need to use a tool? No\nAI: Please upload an image first."
-    return f"Thought: Do I need to use a tool? Yes\nAction: {EDGE}\nAction Input: {images[-1]}\nObservation:"
 
 
 class SlowOnDemand:

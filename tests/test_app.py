@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,7 @@ from g4t.app import ChatBot, Session
 from g4t.demo_config import DemoConfig, build_agent, parse_demo_args, resolve_layout, resolve_template
 from g4t.llm import ScriptedBackend
 from g4t.tools import Toolbox
-
-EDGE = "Edge Detection On Image"
-
-
-def edge_replies(prompt: str) -> str:
-    """Call the edge tool on the last image the prompt mentions, then answer with its output."""
-    done = re.findall(r"Observation: (image/\w+\.png)", prompt)
-    if done:
-        return f"Thought: Do I need to use a tool? No\nAI: Here are the edges: {done[-1]}"
-    images = re.findall(r"image/\w+\.png", prompt)
-    if not images:
-        return "Thought: Do I need to use a tool? No\nAI: Please upload an image first."
-    return f"Thought: Do I need to use a tool? Yes\nAction: {EDGE}\nAction Input: {images[-1]}\nObservation:"
+from testkit.replies import EDGE, edge_replies
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_app import edge_replies  # the same scripted model as the handler tests
 
 from g4t.agent import Agent
 from g4t.app import ChatBot, build_demo, launch_demo
 from g4t.llm import ScriptedBackend
 from g4t.tools import Toolbox
+from testkit.replies import edge_replies  # the same scripted model as the handler tests
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_app import EDGE, edge_replies
 
 from g4t.agent import STOP, STOPPED_ANSWER, Agent, ReplyDelta, StepDone, TurnDone
 from g4t.chat import STOPPED, ChatBot
@@ -22,6 +21,7 @@ from g4t.llm import ScriptedBackend
 from g4t.llm.base import stream_text, stream_until_stop, truncate_at_stop
 from g4t.tools import Toolbox
 from testkit.fake_openai import serve
+from testkit.replies import EDGE, edge_replies
 
 ANSWER = "Thought: Do I need to use a tool? No\nAI: " + "a slow answer, word by word, " * 20 + "THE END"
 
