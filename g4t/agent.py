@@ -310,28 +310,43 @@ class Agent:
         )
         return self.template.render(prompt) if self.template else prompt
 
-    def build_prompt(self, memory: Memory, user_input: str, steps: list[Step]) -> str:
-        """The prompt for the next step, within ``max_prompt_chars`` where possible.
+    def _token_budget(self) -> int | None:
+        """Prompt tokens the model can take with room for the reply (``Backend.prompt_token_budget``), or
+        None when the backend has no context window to respect (a server, a scripted model)."""
+        budget = getattr(self.backend, "prompt_token_budget", None)
+        return budget(self.gen) if callable(budget) else None
 
-        Over the cap, the oldest history exchanges are dropped first, then the earlier steps of this
+    def build_prompt(self, memory: Memory, user_input: str, steps: list[Step]) -> str:
+        """The prompt for the next step, within ``max_prompt_chars`` and, for a local model, within its
+        context window less the reply's ``max_new_tokens`` (counted in the model's tokens), where possible.
+
+        Over a cap, the oldest history exchanges are dropped first, then the earlier steps of this
         turn are shortened (oldest first), then the user message; each cut is logged. A prompt whose
         fixed part (tool list, template) alone is over the cap is sent as is, with an error logged.
         """
-        limit = self.max_prompt_chars
+        limit, budget = self.max_prompt_chars, self._token_budget()
+
+        def size(text: str) -> str:
+            tokens = f", {self.backend.count_tokens(text)} tokens" if budget is not None else ""
+            return f"{len(text)} characters{tokens}"
+
+        def fits(text: str) -> bool:
+            return len(text) <= limit and (budget is None or self.backend.count_tokens(text) <= budget)
+
         prompt = self._render(memory.render(self.layout), user_input, steps)
-        if len(prompt) <= limit:
+        if fits(prompt):
             return prompt
-        full = len(prompt)
+        full = size(prompt)
         keep = min(memory.keep_last_n, len(memory.exchanges))
         dropped = 0
-        while len(prompt) > limit and keep > 0:
+        while not fits(prompt) and keep > 0:
             keep, dropped = keep - 1, dropped + 1
             prompt = self._render(memory.render(self.layout, last=keep), user_input, steps)
         history = memory.render(self.layout, last=keep)
         shortened = 0
         steps = list(steps)
         for i, s in enumerate(steps):
-            if len(prompt) <= limit:
+            if fits(prompt):
                 break
             steps[i] = Step(
                 s.tool[:100],
@@ -341,22 +356,22 @@ class Agent:
             )
             shortened += 1
             prompt = self._render(history, user_input, steps)
-        if len(prompt) > limit:
-            room = max(200, len(user_input) - (len(prompt) - limit))
-            if room < len(user_input):
-                user_input = clip(user_input, room, "user message")
-                prompt = self._render(history, user_input, steps)
+        original, room = user_input, len(user_input)
+        while not fits(prompt) and room > 200:  # over the characters: cut the excess; over the tokens: halve
+            room = max(200, room - (len(prompt) - limit) if len(prompt) > limit else room // 2)
+            user_input = clip(original, room, "user message")
+            prompt = self._render(history, user_input, steps)
+        caps = f"max_prompt_chars={limit}" + (f", {budget} prompt tokens" if budget is not None else "")
         logger.warning(
-            "prompt of %d characters over max_prompt_chars=%d: dropped %d oldest history exchanges, "
-            "shortened %d earlier steps; now %d characters",
+            "prompt of %s over %s: dropped %d oldest history exchanges, shortened %d earlier steps; now %s",
             full,
-            limit,
+            caps,
             dropped,
             shortened,
-            len(prompt),
+            size(prompt),
         )
-        if len(prompt) > limit:
-            logger.error("the prompt's fixed part (tools, template) is over max_prompt_chars=%d; sent as is", limit)
+        if not fits(prompt):
+            logger.error("the prompt's fixed part (tools, template) is over %s; sent as is", caps)
         return prompt
 
     def conversation(self, root: str | Path, keep_last_n: int = 3) -> Conversation:

@@ -17,6 +17,7 @@ from PIL import Image
 from g4t.agent import MAX_ITERATIONS_MESSAGE, Agent, parse_reply
 from g4t.app import ChatBot
 from g4t.llm import ScriptedBackend
+from g4t.llm.base import GenerationConfig
 from g4t.tools import Toolbox
 from g4t.tools.workspace import Workspace
 
@@ -280,3 +281,40 @@ def test_caps_cut_replies_observations_and_the_prompt(tmp_path, toolbox, caplog)
     assert "over max_prompt_chars=20000: dropped" in logged and "model reply of" in logged
     with pytest.raises(ValueError, match="max_reply_chars must be >= 1"):
         Agent(backend, toolbox, max_reply_chars=0)
+
+
+class _Windowed(ScriptedBackend):
+    """A scripted model with a context window, counting one token per word (as ``HFBackend`` counts real ones)."""
+
+    def __init__(self, replies, window: int) -> None:
+        super().__init__(replies)
+        self.window = window
+
+    def prompt_token_budget(self, gen):
+        return self.window - gen.max_new_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+def test_the_prompt_fits_a_local_models_context_window_history_first(tmp_path, toolbox, caplog):
+    caplog.set_level(logging.WARNING, "g4t.agent")
+    backend = _Windowed(["AI: ok"], window=1_000)
+    agent = Agent(backend, toolbox, gen=GenerationConfig(max_new_tokens=200))
+    conv = agent.conversation(tmp_path, keep_last_n=10)
+    for digit in "123":  # each exchange ~300 words, far under max_prompt_chars in characters
+        conv.memory.add(f"{digit} " * 150, "w " * 150)
+    conv.run("what now?")
+    (prompt,) = backend.prompts
+    assert len(prompt) < agent.max_prompt_chars and backend.count_tokens(prompt) <= 800
+    assert "3 3 3" in prompt and "1 1 1" not in prompt  # the oldest exchanges went first
+    assert "over max_prompt_chars=32000, 800 prompt tokens: dropped" in caplog.text
+
+
+def test_hf_backend_budget_is_the_context_window_less_the_reply(tiny_llama):
+    from g4t.llm.hf import HFBackend
+
+    backend = HFBackend.from_pretrained(tiny_llama, None, batch_size=1)
+    window = backend.model.config.max_position_embeddings
+    assert backend.prompt_token_budget(GenerationConfig(max_new_tokens=64)) == window - 64
+    assert backend.count_tokens("hello world") == len(backend.tokenizer("hello world")["input_ids"])

@@ -189,6 +189,18 @@ class HFBackend:
             return [self._generate_one(prompts[0], stop, gen)]
         return self._generate_hf(prompts, stop, gen)
 
+    def prompt_token_budget(self, gen: GenerationConfig | None = None) -> int | None:
+        """Prompt tokens that leave room for ``gen.max_new_tokens`` in the model's context window
+        (``max_position_embeddings``; None when the config has none). The agent trims history to fit."""
+        window = getattr(self.model.config, "max_position_embeddings", None)
+        if not window:
+            return None
+        return max(1, window - (gen or GenerationConfig()).max_new_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as a prompt (special tokens included)."""
+        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
     def complete(
         self,
         prompts: Sequence[str],
