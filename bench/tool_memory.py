@@ -79,7 +79,7 @@ def main() -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from g4t import tiny_vision
+    from testkit import tiny_vision
 
     with tempfile.TemporaryDirectory() as tmp:
         sd = tiny_vision.build_sd_family(tmp)

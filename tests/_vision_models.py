@@ -38,7 +38,7 @@ def tiny_dirs(tmp_path_factory) -> dict[str, str]:
     """``{--load class name: tiny model directory}`` for every vision class with weights, plus ``sd_base``."""
     if "ids" in _BUILT:
         return _BUILT["ids"]
-    from g4t import tiny_vision as tv
+    from testkit import tiny_vision as tv
 
     root = Path(tmp_path_factory.getbasetemp()) / "tiny_vision"
     sd = tv.build_sd_family(root / "sd")
