@@ -20,6 +20,7 @@ from pathlib import Path
 from g4t.data.collect import CollectConfig, collect
 from g4t.data.io import read_jsonl
 from g4t.data.teacher import teacher_prompt
+from g4t.settings import OpenAIConnection
 
 
 class _ServerProcess:
@@ -94,8 +95,12 @@ def main() -> int:
         cfg = CollectConfig(
             caption_path=str(cap_path),
             instruction_path=str(tmp / "new.jsonl"),
-            base_url=server.base_url,
-            concurrency=args.concurrency,
+            openai=OpenAIConnection(
+                openai_base_url=server.base_url,
+                openai_model="gpt-3.5-turbo",
+                chat_role="system",
+                max_concurrency=args.concurrency,
+            ),
             progress=False,
         )
         summary = collect(cfg)

@@ -26,15 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from g4t.llm.base import Backend, GenerationConfig, LLMError, stream_text
-from g4t.prompts import (
-    Layout,
-    PromptTemplate,
-    Step,
-    format_steps,
-    history_exchange,
-    image_history,
-    render_agent_prompt,
-)
+from g4t.prompts import TRAINING, Layout, PromptTemplate, Step, prompt_layout
 from g4t.tools.images import ImageSource
 from g4t.tools.registry import Observation, Toolbox
 from g4t.tools.workspace import Workspace, redact_paths
@@ -191,22 +183,20 @@ class Memory:
     def clear(self) -> None:
         self.exchanges.clear()
 
-    def render(self, layout: Layout = "training", last: int | None = None) -> str:
+    def render(self, layout: Layout = TRAINING, last: int | None = None) -> str:
         """The ``{chat_history}`` text for the prompt, in the layout's wording.
 
         Args:
+            layout: a ``PromptLayout`` or its name.
             last: keep at most this many of the kept exchanges (the prompt cap drops the oldest).
         """
+        layout = prompt_layout(layout)
         n = self.keep_last_n if last is None else min(last, self.keep_last_n)
         kept = self.exchanges[-n:] if n > 0 else []
-        parts = []
-        for ex in kept:
-            if ex.image is not None:
-                line = image_history(*ex.image, layout=layout)
-                parts.append(line if layout == "training" else f"{line}AI: {ex.ai}")
-            else:
-                parts.append(history_exchange(ex.human, ex.ai, layout))
-        return ("\n" if layout == "training" else "").join(parts)
+        return layout.chat_history(
+            layout.image_exchange(*ex.image, ex.ai) if ex.image is not None else layout.exchange(ex.human, ex.ai)
+            for ex in kept
+        )
 
 
 @dataclass
@@ -260,8 +250,9 @@ class Agent:
         toolbox: the loaded tools.
         template: conversation template wrapping the prompt (None = send the prompt as is, e.g. to a
             chat API that applies its own template).
-        layout: ``training`` (default for local models: the released LoRA was trained on this
-            layout, and the demo layout drifts from it in blank lines and the image line) or ``demo``.
+        layout: ``TRAINING`` (default for local models: the released LoRA was trained on this
+            layout, and the demo layout drifts from it in blank lines and the image line) or ``DEMO``
+            (``g4t.prompts``), or its name.
         max_steps: tool calls per turn before giving up (langchain's default was 15).
         gen: generation settings.
         max_reply_chars: model reply kept per step (``MAX_REPLY_CHARS``).
@@ -275,7 +266,7 @@ class Agent:
         backend: Backend,
         toolbox: Toolbox,
         template: PromptTemplate | None = None,
-        layout: Layout = "training",
+        layout: Layout = TRAINING,
         max_steps: int = 15,
         gen: GenerationConfig | None = None,
         max_reply_chars: int = MAX_REPLY_CHARS,
@@ -296,7 +287,7 @@ class Agent:
         self.backend = backend
         self.toolbox = toolbox
         self.template = template
-        self.layout = layout
+        self.layout = prompt_layout(layout)
         self.max_steps = max_steps
         self.gen = gen or GenerationConfig()
         self.max_reply_chars = max_reply_chars
@@ -305,8 +296,8 @@ class Agent:
         self.max_prompt_chars = max_prompt_chars
 
     def _render(self, history: str, user_input: str, steps: list[Step]) -> str:
-        prompt = render_agent_prompt(
-            self.toolbox.descriptions(), history, user_input, format_steps(steps, self.layout), self.layout
+        prompt = self.layout.agent_prompt(
+            self.toolbox.descriptions(), history, user_input, self.layout.scratchpad(steps)
         )
         return self.template.render(prompt) if self.template else prompt
 

@@ -18,7 +18,17 @@ from typing import Literal
 
 from g4t.cli import arg, group, parse_args
 from g4t.llm.base import Backend, GenerationConfig
-from g4t.prompts import CHAT_TEMPLATE, Layout, PromptTemplate, available_templates, load_template, saved_template_name
+from g4t.prompts import (
+    CHAT_TEMPLATE,
+    DEMO,
+    TRAINING,
+    PromptLayout,
+    PromptTemplate,
+    available_templates,
+    load_template,
+    prompt_layout,
+    saved_template_name,
+)
 from g4t.settings import ModelLoading, OpenAIConnection
 
 __all__ = [
@@ -196,16 +206,17 @@ def resolve_template(cfg: DemoConfig, tokenizer=None) -> PromptTemplate | None:
     return None if name == "none" else load_template(name, tokenizer=tokenizer)
 
 
-def resolve_layout(cfg: DemoConfig) -> Layout:
-    """``training`` for local models and completions servers, ``demo`` for chat APIs (unless set).
+def resolve_layout(cfg: DemoConfig) -> PromptLayout:
+    """``TRAINING`` for local models and completions servers, ``DEMO`` for chat APIs (unless
+    ``--prompt_layout`` names one).
 
     The released LoRA was fine-tuned on the training layout (one blank line after the format block,
     the ``Description:`` image line, ...); the demo layout is what the published app sent through
     langchain and what a general chat model handles as well as any other.
     """
     if cfg.prompt_layout != "auto":
-        return cfg.prompt_layout
-    return "demo" if cfg.use_openai and cfg.openai.openai_mode == "chat" else "training"
+        return prompt_layout(cfg.prompt_layout)
+    return DEMO if cfg.use_openai and cfg.openai.openai_mode == "chat" else TRAINING
 
 
 def build_backend(cfg: DemoConfig) -> Backend:

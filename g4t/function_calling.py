@@ -28,7 +28,7 @@ from g4t.agent import MAX_ITERATIONS_MESSAGE, MAX_REPLY_CHARS, NO_ANSWER, Agent,
 from g4t.chat_prompt import history_messages, system_message
 from g4t.llm.base import GenerationConfig, LLMError
 from g4t.llm.tool_calls import ChatReply, ResolvedCall, ToolCallingBackend, ToolCatalog
-from g4t.prompts import Step, image_history
+from g4t.prompts import TRAINING, Step
 from g4t.tools.registry import Observation, Toolbox
 from g4t.tools.workspace import Workspace
 
@@ -79,7 +79,7 @@ class ToolCallingConversation(Conversation):
         messages = []
         for ex in self.memory.exchanges[-n:] if n > 0 else []:
             if ex.image is not None:
-                messages += [{"role": r, "content": t} for r, t in history_messages(image_history(*ex.image))]
+                messages += [{"role": r, "content": t} for r, t in history_messages(TRAINING.image_history(*ex.image))]
             else:
                 messages += [{"role": "user", "content": ex.human}, {"role": "assistant", "content": ex.ai}]
         return messages

@@ -5,14 +5,16 @@ The format strings themselves live in ``templates/`` as data (``gpt4tools_prompt
 conversation templates); their bytes are frozen by golden-file tests because the released LoRA
 and data were trained on them.
 
-Two prompt *layouts* exist, and they differ in small but real ways (see ``docs/prompts.md``):
+Two prompt *layouts* exist, and they differ in small but real ways (see ``docs/prompts.md``). Each
+is a ``PromptLayout`` object (``TRAINING``, ``DEMO``; ``prompt_layout("training")`` looks one up by
+its ``--prompt_layout`` name) whose methods render the parts that differ:
 
-* ``"training"`` -- ``PROMPT_FORMAT`` of the published data generator: one blank line after the
+* ``TRAINING`` -- ``PROMPT_FORMAT`` of the published data generator: one blank line after the
   format block, a blank line after ``Previous conversation:``, rstripped tool descriptions, the
   image line ``Human: Provide an image named X. Description: C Understand the image using
   tools.\\nAI: Received.``, and earlier steps of the chain appended as
   ``Thought/Action/Action Input/Observation: <result>`` lines.
-* ``"demo"`` -- what the published Gradio demo sent through langchain 0.0.101: prefix, tool list,
+* ``DEMO`` -- what the published Gradio demo sent through langchain 0.0.101: prefix, tool list,
   format instructions and suffix joined by blank lines (two blank lines before "Follow file
   name rules"), the demo image line ("The description is: C."), and the langchain scratchpad
   (``<llm output>\\nObservation: <result>\\nThought:``).
@@ -23,16 +25,20 @@ from __future__ import annotations
 import json
 import re
 import string
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 __all__ = [
+    "DEMO",
     "TEMPLATES_DIR",
+    "TRAINING",
     "TRAINING_CONFIG_FILE",
     "Layout",
+    "PromptLayout",
     "PromptTemplate",
     "Step",
     "CHAT_TEMPLATE",
@@ -42,6 +48,7 @@ __all__ = [
     "human_response",
     "image_history",
     "load_template",
+    "prompt_layout",
     "prompt_strings",
     "render_agent_prompt",
     "render_tool_descriptions",
@@ -52,7 +59,6 @@ __all__ = [
 ]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-Layout = Literal["training", "demo"]
 
 # Placeholders each format string must contain (checked when loading, so an edited file fails fast).
 _REQUIRED_FIELDS = {
@@ -86,77 +92,6 @@ def prompt_strings() -> dict[str, str]:
     return data
 
 
-def render_tool_descriptions(tools: Iterable[tuple[str, str]], layout: Layout = "training") -> tuple[str, str]:
-    """Render the ``> name: description`` block and the ``tool_names`` list.
-
-    Args:
-        tools: ``(name, description)`` pairs, in prompt order.
-        layout: ``"training"`` strips trailing whitespace from descriptions (as the published data
-            generator did); ``"demo"`` keeps it (as langchain did).
-
-    Returns:
-        ``(tool_descriptions, tool_names)``.
-    """
-    tools = list(tools)
-    strip = layout == "training"
-    descriptions = "\n".join(f"> {name}: {desc.rstrip() if strip else desc}" for name, desc in tools)
-    names = ", ".join(name for name, _ in tools)
-    return descriptions, names
-
-
-def image_history(image_path: str, caption: str, layout: Layout = "training") -> str:
-    """The chat-history line that announces an uploaded image (training or demo wording).
-
-    The demo form is what the published demo appended to its memory: it carries its own leading and
-    trailing newline and is followed by ``AI: Received.``, added by the caller's memory.
-    """
-    key = "training_image_format" if layout == "training" else "agent_image_format"
-    return prompt_strings()[key].format(image_path=image_path, image_caption=caption)
-
-
-def history_exchange(human: str, ai: str, layout: Layout = "training") -> str:
-    """One earlier exchange in the chat history (the published memory's ``Human: .../AI: ...`` wording;
-    the demo layout starts each exchange on a new line)."""
-    text = f"Human: {human}\nAI: {ai}"
-    return text if layout == "training" else f"\n{text}"
-
-
-def render_training_prompt(tools: Iterable[tuple[str, str]], chat_history: str, user_input: str) -> str:
-    """``PROMPT_FORMAT`` filled in: the instruction text of every training sample (ends with a newline)."""
-    descriptions, names = render_tool_descriptions(tools, "training")
-    return prompt_strings()["training_prompt"].format(
-        tool_descriptions=descriptions, tool_names=names, chat_history=chat_history, input=user_input
-    )
-
-
-def render_agent_prompt(
-    tools: Iterable[tuple[str, str]],
-    chat_history: str,
-    user_input: str,
-    scratchpad: str = "",
-    layout: Layout = "training",
-) -> str:
-    """The full prompt the agent sends before wrapping it in a conversation template.
-
-    Args:
-        tools: ``(name, description)`` pairs of the loaded tools.
-        chat_history: rendered earlier exchanges (see ``g4t.agent.Memory``).
-        user_input: the new human message.
-        scratchpad: earlier steps of this turn, already rendered for ``layout`` (``format_steps``).
-        layout: ``"training"`` (what the released LoRA saw) or ``"demo"`` (langchain 0.0.101 layout).
-    """
-    if layout == "training":
-        return render_training_prompt(tools, chat_history, user_input) + scratchpad
-    s = prompt_strings()
-    descriptions, names = render_tool_descriptions(tools, "demo")
-    instructions = s["agent_format_instructions"].format(tool_names=names, ai_prefix="AI")
-    template = "\n\n".join([s["agent_prefix"], descriptions, instructions, s["agent_suffix"]])
-    # langchain filled the joined template with str.format; substitute only its three fields so a
-    # brace inside a tool description or the user's text cannot break rendering.
-    values = {"chat_history": chat_history, "input": user_input, "agent_scratchpad": scratchpad}
-    return re.sub(r"\{(chat_history|input|agent_scratchpad)\}", lambda m: values[m[1]], template)
-
-
 def tool_response(tool_name: str, args: str) -> str:
     """A tool-call step as in the training data (ends with a bare ``Observation:`` line)."""
     return prompt_strings()["tool_response_format"].format(tool_name=tool_name, args=args)
@@ -184,19 +119,228 @@ class Step:
     log: str = ""
 
 
-def format_steps(steps: Sequence[Step], layout: Layout = "training") -> str:
-    """Render earlier steps of the current turn as the scratchpad.
+# ---------------------------------------------------------------------------------------------
+# Layouts: everything the training and the demo prompt render differently
+# ---------------------------------------------------------------------------------------------
 
-    ``training``: each step as the data builder wrote it -- the tool-call block with its
-    ``Observation:`` line carrying the result (``Observation: <result>\\n``).
-    ``demo``: langchain's ``log + "\\nObservation: " + result + "\\nThought:"``.
+
+def _tool_block(tools: Iterable[tuple[str, str]], strip: bool) -> tuple[str, str]:
+    tools = list(tools)
+    descriptions = "\n".join(f"> {name}: {desc.rstrip() if strip else desc}" for name, desc in tools)
+    return descriptions, ", ".join(name for name, _ in tools)
+
+
+class PromptLayout(ABC):
+    """How one layout renders the agent prompt: the tool list, the chat history, the scratchpad.
+
+    The two instances are ``TRAINING`` and ``DEMO``; ``prompt_layout`` looks one up by its CLI name.
+    A layout compares equal to (and hashes like) its name, so code holding ``"training"`` or
+    ``"demo"`` keeps working.
+
+    Attributes:
+        name: ``"training"`` or ``"demo"`` (the ``--prompt_layout`` value).
+        history_separator: what joins the entries of the chat history.
     """
-    if layout == "training":
+
+    __slots__ = ()
+    name: ClassVar[str]
+    history_separator: ClassVar[str]
+
+    @abstractmethod
+    def tool_descriptions(self, tools: Iterable[tuple[str, str]]) -> tuple[str, str]:
+        """``(tool_descriptions, tool_names)``: the ``> name: description`` block and the names list."""
+
+    @abstractmethod
+    def image_history(self, image_path: str, caption: str) -> str:
+        """The chat-history line that announces an uploaded image."""
+
+    @abstractmethod
+    def image_exchange(self, image_path: str, caption: str, ai: str) -> str:
+        """An image upload as a chat-history entry (the announcement and the AI's ``Received.``)."""
+
+    @abstractmethod
+    def exchange(self, human: str, ai: str) -> str:
+        """One earlier exchange as a chat-history entry (the published memory's ``Human:/AI:`` wording)."""
+
+    def chat_history(self, entries: Iterable[str]) -> str:
+        """The ``{chat_history}`` text: the entries (``exchange``/``image_exchange``) joined."""
+        return self.history_separator.join(entries)
+
+    @abstractmethod
+    def scratchpad(self, steps: Sequence[Step]) -> str:
+        """Earlier steps of the current turn, rendered as the prompt's scratchpad."""
+
+    @abstractmethod
+    def agent_prompt(
+        self, tools: Iterable[tuple[str, str]], chat_history: str, user_input: str, scratchpad: str = ""
+    ) -> str:
+        """The full agent prompt (before a conversation template wraps it)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"PromptLayout({self.name!r})"
+
+
+class _TrainingLayout(PromptLayout):
+    """``PROMPT_FORMAT`` of the published data generator: what the released LoRA was trained on."""
+
+    __slots__ = ()
+    name = "training"
+    history_separator = "\n"
+
+    def tool_descriptions(self, tools: Iterable[tuple[str, str]]) -> tuple[str, str]:
+        """Descriptions rstripped, as the published data generator wrote them."""
+        return _tool_block(tools, strip=True)
+
+    def image_history(self, image_path: str, caption: str) -> str:
+        """``Human: Provide an image named X. Description: C Understand ...\\nAI: Received.``"""
+        return prompt_strings()["training_image_format"].format(image_path=image_path, image_caption=caption)
+
+    def image_exchange(self, image_path: str, caption: str, ai: str) -> str:
+        """The image line alone: it carries its own ``AI: Received.``."""
+        return self.image_history(image_path, caption)
+
+    def exchange(self, human: str, ai: str) -> str:
+        """``Human: H\\nAI: A``."""
+        return f"Human: {human}\nAI: {ai}"
+
+    def scratchpad(self, steps: Sequence[Step]) -> str:
+        """Each step as the data builder wrote it: the tool-call block with ``Observation: <result>\\n``."""
         return "".join(
             tool_response(s.tool, s.tool_input).removesuffix("Observation:\n") + f"Observation: {s.observation}\n"
             for s in steps
         )
-    return "".join(f"{s.log}\nObservation: {s.observation}\nThought:" for s in steps)
+
+    def agent_prompt(
+        self, tools: Iterable[tuple[str, str]], chat_history: str, user_input: str, scratchpad: str = ""
+    ) -> str:
+        """``PROMPT_FORMAT`` filled in, followed by the scratchpad."""
+        return render_training_prompt(tools, chat_history, user_input) + scratchpad
+
+
+class _DemoLayout(PromptLayout):
+    """What the published Gradio demo sent through langchain 0.0.101."""
+
+    __slots__ = ()
+    name = "demo"
+    history_separator = ""
+
+    def tool_descriptions(self, tools: Iterable[tuple[str, str]]) -> tuple[str, str]:
+        """Descriptions kept as they are, as langchain did."""
+        return _tool_block(tools, strip=False)
+
+    def image_history(self, image_path: str, caption: str) -> str:
+        """``\\nHuman: Provide an image named X. The description is: C. Understand ...\\n`` (the memory
+        adds ``AI: Received.``)."""
+        return prompt_strings()["agent_image_format"].format(image_path=image_path, image_caption=caption)
+
+    def image_exchange(self, image_path: str, caption: str, ai: str) -> str:
+        """The image line followed by ``AI: <ai>``, as the published demo's memory held it."""
+        return f"{self.image_history(image_path, caption)}AI: {ai}"
+
+    def exchange(self, human: str, ai: str) -> str:
+        """``\\nHuman: H\\nAI: A``: each exchange starts on a new line."""
+        return f"\nHuman: {human}\nAI: {ai}"
+
+    def scratchpad(self, steps: Sequence[Step]) -> str:
+        """langchain's ``log + "\\nObservation: " + result + "\\nThought:"`` for each step."""
+        return "".join(f"{s.log}\nObservation: {s.observation}\nThought:" for s in steps)
+
+    def agent_prompt(
+        self, tools: Iterable[tuple[str, str]], chat_history: str, user_input: str, scratchpad: str = ""
+    ) -> str:
+        """Prefix, tool list, format instructions and suffix joined by blank lines, then filled in."""
+        s = prompt_strings()
+        descriptions, names = self.tool_descriptions(tools)
+        instructions = s["agent_format_instructions"].format(tool_names=names, ai_prefix="AI")
+        template = "\n\n".join([s["agent_prefix"], descriptions, instructions, s["agent_suffix"]])
+        # langchain filled the joined template with str.format; substitute only its three fields so a
+        # brace inside a tool description or the user's text cannot break rendering.
+        values = {"chat_history": chat_history, "input": user_input, "agent_scratchpad": scratchpad}
+        return re.sub(r"\{(chat_history|input|agent_scratchpad)\}", lambda m: values[m[1]], template)
+
+
+TRAINING: PromptLayout = _TrainingLayout()
+DEMO: PromptLayout = _DemoLayout()
+_LAYOUTS = {layout.name: layout for layout in (TRAINING, DEMO)}
+Layout = PromptLayout | Literal["training", "demo"]  # what the public functions accept
+
+
+def prompt_layout(layout: Layout) -> PromptLayout:
+    """The layout named ``layout`` (``"training"`` or ``"demo"``); a ``PromptLayout`` is returned as is.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+    """
+    if isinstance(layout, PromptLayout):
+        return layout
+    found = _LAYOUTS.get(layout) if isinstance(layout, str) else None
+    if found is None:
+        raise ValueError(f"unknown prompt layout {layout!r}; expected one of: {', '.join(_LAYOUTS)}")
+    return found
+
+
+def render_tool_descriptions(tools: Iterable[tuple[str, str]], layout: Layout = TRAINING) -> tuple[str, str]:
+    """Render the ``> name: description`` block and the ``tool_names`` list.
+
+    Args:
+        tools: ``(name, description)`` pairs, in prompt order.
+        layout: ``TRAINING`` strips trailing whitespace from descriptions (as the published data
+            generator did); ``DEMO`` keeps it (as langchain did). Names are accepted too.
+
+    Returns:
+        ``(tool_descriptions, tool_names)``.
+    """
+    return prompt_layout(layout).tool_descriptions(tools)
+
+
+def image_history(image_path: str, caption: str, layout: Layout = TRAINING) -> str:
+    """The chat-history line that announces an uploaded image (training or demo wording).
+
+    The demo form is what the published demo appended to its memory: it carries its own leading and
+    trailing newline and is followed by ``AI: Received.``, added by the caller's memory.
+    """
+    return prompt_layout(layout).image_history(image_path, caption)
+
+
+def render_training_prompt(tools: Iterable[tuple[str, str]], chat_history: str, user_input: str) -> str:
+    """``PROMPT_FORMAT`` filled in: the instruction text of every training sample (ends with a newline)."""
+    descriptions, names = TRAINING.tool_descriptions(tools)
+    return prompt_strings()["training_prompt"].format(
+        tool_descriptions=descriptions, tool_names=names, chat_history=chat_history, input=user_input
+    )
+
+
+def render_agent_prompt(
+    tools: Iterable[tuple[str, str]],
+    chat_history: str,
+    user_input: str,
+    scratchpad: str = "",
+    layout: Layout = TRAINING,
+) -> str:
+    """The full prompt the agent sends before wrapping it in a conversation template.
+
+    Args:
+        tools: ``(name, description)`` pairs of the loaded tools.
+        chat_history: rendered earlier exchanges (see ``g4t.agent.Memory``).
+        user_input: the new human message.
+        scratchpad: earlier steps of this turn, already rendered for ``layout`` (``format_steps``).
+        layout: ``TRAINING`` (what the released LoRA saw) or ``DEMO`` (langchain 0.0.101 layout), or
+            its name.
+    """
+    return prompt_layout(layout).agent_prompt(tools, chat_history, user_input, scratchpad)
+
+
+def format_steps(steps: Sequence[Step], layout: Layout = TRAINING) -> str:
+    """Render earlier steps of the current turn as the scratchpad.
+
+    ``TRAINING``: each step as the data builder wrote it -- the tool-call block with its
+    ``Observation:`` line carrying the result (``Observation: <result>\\n``).
+    ``DEMO``: langchain's ``log + "\\nObservation: " + result + "\\nThought:"``.
+    """
+    return prompt_layout(layout).scratchpad(steps)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,25 +1,25 @@
-"""A local OpenAI-compatible teacher for tests, benchmarks and dry runs (127.0.0.1 only).
+"""The fake teacher of the tests, benchmarks and dry runs: a responder for ``testkit.fake_openai.FakeServer``.
 
-``TeacherServer`` answers ``POST /v1/chat/completions`` with a deterministic reply in the published
-teacher style (one ``N. instruction, [tool, example.jpg, args]`` line per tool of the prompt), after
-a fixed latency. Faults can be scripted per caption: HTTP 429/500, slow answers (longer than the
-client's timeout) and malformed bodies, for the first ``n`` attempts or forever.
+``teacher()`` answers a teacher prompt with a deterministic reply in the published teacher style (one
+``N. instruction, [tool, example.jpg, args]`` line per tool of the prompt), after a fixed latency.
+Faults can be scripted per caption: HTTP 429/500, slow answers (longer than the client's timeout) and
+malformed bodies, for the first ``n`` attempts or forever.
 
-    with TeacherServer(latency=0.2) as server:
+    with teacher_server(latency=0.2) as server:
         url = server.base_url   # http://127.0.0.1:PORT/v1
+
+``python -m testkit.teacher_server --latency 0.2`` serves one until killed.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["TeacherServer", "fake_reply"]
+from testkit.fake_openai import FakeServer, Reply, Request
+
+__all__ = ["caption", "fake_reply", "teacher", "teacher_server"]
 
 _CAPTION = re.compile(r'Image caption: "(.*?)"\. \n', re.S)
 _TOOL_LINE = re.compile(r"^(\d+)\. ([^:\n]+): ", re.M)
@@ -50,117 +50,47 @@ def fake_reply(prompt: str) -> str:
     return "\n".join(lines)
 
 
-class TeacherServer:
-    """Threaded local chat-completions server.
+def caption(request: Request) -> str:
+    """The attempt key of a teacher request: the caption its prompt quotes (else the prompt's start)."""
+    prompt = "".join(m.get("content") or "" for m in request.body.get("messages", []))
+    m = _CAPTION.search(prompt)
+    return m.group(1) if m else prompt[:80]
 
-    Args:
-        latency: seconds before each answer (also before error answers).
-        faults: ``caption -> (kind, times)``; kind in ``429``, ``500``, ``slow``, ``malformed``;
-            ``times`` = attempts that fail (-1: always). Called on every request.
-        slow_seconds: how long a ``slow`` answer sleeps.
-        reply: prompt -> reply text (default ``fake_reply``).
+
+def teacher(
+    latency: float = 0.0,
+    faults: Callable[[str], tuple[str, int] | None] | None = None,
+    slow_seconds: float = 3.0,
+    reply: Callable[[str], str] = fake_reply,
+) -> Callable[[Request], Reply]:
+    """A ``FakeServer`` responder answering a teacher prompt with ``reply(prompt)`` after ``latency`` s.
+
+    ``faults``: ``caption -> (kind, times)``; kind in ``429`` (Retry-After 0), ``500``, ``slow`` (sleeps
+    ``slow_seconds`` more, then answers), ``malformed`` (truncated JSON); ``times`` = attempts that fail
+    (-1: always). Called on every request.
     """
 
-    def __init__(
-        self,
-        latency: float = 0.0,
-        faults: Callable[[str], tuple[str, int] | None] | None = None,
-        slow_seconds: float = 3.0,
-        reply: Callable[[str], str] = fake_reply,
-    ) -> None:
-        self.latency = latency
-        self.faults = faults or (lambda caption: None)
-        self.slow_seconds = slow_seconds
-        self.reply = reply
-        self.attempts: Counter = Counter()  # caption -> requests seen
-        self.served: Counter = Counter()  # caption -> successful answers
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+    def respond(request: Request) -> Reply:
+        prompt = "".join(m.get("content") or "" for m in request.body.get("messages", []))
+        fault = faults(request.key) if faults else None
+        if fault and (fault[1] < 0 or request.attempt <= fault[1]):
+            kind = fault[0]
+            if kind == "429":
+                return Reply.error(429, "rate limited", retry_after=0, delay=latency)
+            if kind == "500":
+                return Reply.error(500, "server error", delay=latency)
+            if kind == "malformed":
+                return Reply(raw=b'{"id": "x", "choices": [{"message": ', delay=latency)
+            if kind == "slow":
+                return Reply(text=reply(prompt), delay=latency + slow_seconds)
+        return Reply(text=reply(prompt), delay=latency)
 
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+    return respond
 
-    def start(self) -> TeacherServer:
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def _send(self, code: int, body: bytes, headers: dict | None = None) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                payload = json.loads(self.rfile.read(length) or b"{}")
-                prompt = "".join(m.get("content", "") for m in payload.get("messages", []))
-                m = _CAPTION.search(prompt)
-                caption = m.group(1) if m else prompt[:80]
-                with server._lock:
-                    server.attempts[caption] += 1
-                    attempt = server.attempts[caption]
-                time.sleep(server.latency)
-                fault = server.faults(caption)
-                if fault and (fault[1] < 0 or attempt <= fault[1]):
-                    kind = fault[0]
-                    if kind == "429":
-                        return self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "0"})
-                    if kind == "500":
-                        return self._send(500, b'{"error": {"message": "server error"}}')
-                    if kind == "malformed":
-                        return self._send(200, b'{"id": "x", "choices": [{"message": ')
-                    if kind == "slow":
-                        time.sleep(server.slow_seconds)
-                text = server.reply(prompt)
-                body = {
-                    "id": f"chatcmpl-{attempt}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": payload.get("model", "teacher"),
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                    ],
-                    "usage": {
-                        "prompt_tokens": len(prompt) // 4,
-                        "completion_tokens": len(text) // 4,
-                        "total_tokens": len(prompt) // 4 + len(text) // 4,
-                    },
-                }
-                with server._lock:
-                    server.served[caption] += 1
-                self._send(200, json.dumps(body).encode())
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> TeacherServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def teacher_server(**kwargs) -> FakeServer:
+    """A (not yet started) ``FakeServer`` running ``teacher(**kwargs)``, attempts counted per caption."""
+    return FakeServer(teacher(**kwargs), key=caption)
 
 
 def _serve_forever() -> None:
@@ -170,12 +100,12 @@ def _serve_forever() -> None:
     ap = argparse.ArgumentParser(description="Local fake teacher (OpenAI-compatible chat completions).")
     ap.add_argument("--latency", type=float, default=0.2, help="seconds before each answer")
     args = ap.parse_args()
-    server = TeacherServer(latency=args.latency).start()
+    server = teacher_server(latency=args.latency).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        server.stop()
+        server.close()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from g4t.agent import Agent
 from g4t.app import ChatBot, Session
 from g4t.demo_config import DemoConfig, build_agent, parse_demo_args, resolve_layout, resolve_template
 from g4t.llm import ScriptedBackend
+from g4t.prompts import DEMO, TRAINING
 from g4t.tools import Toolbox
 from testkit.replies import EDGE, edge_replies
 
@@ -208,7 +209,7 @@ def test_published_flags_and_defaults():
         "lmsys/vicuna-13b-v1.1",
         "stevengrove/gpt4tools-vicuna-13b-lora",
     )
-    assert resolve_layout(cfg) == "training" and resolve_template(cfg).name == "gpt4tools"
+    assert resolve_layout(cfg) is TRAINING and resolve_template(cfg).name == "gpt4tools"
     cfg = parse_demo_args(
         ["--server-name", "0.0.0.0", "--server-port", "7000", "--share", "--keep_last_n_paragraphs", "1"]
         + ["--load", "ImageCaptioning_cpu, Image2Canny_cpu", "--temperature", "0.7", "--do_sample", "--top_k", "5"]
@@ -219,11 +220,11 @@ def test_published_flags_and_defaults():
 
 def test_openai_chat_defaults_to_demo_layout_without_template():
     cfg = parse_demo_args(["--openai_base_url", "http://127.0.0.1:1/v1", "--openai_model", "m"])
-    assert cfg.use_openai and resolve_layout(cfg) == "demo" and resolve_template(cfg) is None
+    assert cfg.use_openai and resolve_layout(cfg) is DEMO and resolve_template(cfg) is None
     cfg = parse_demo_args(["--openai_model", "m", "--openai_mode", "completions"])
-    assert resolve_layout(cfg) == "training" and resolve_template(cfg).name == "gpt4tools"
+    assert resolve_layout(cfg) is TRAINING and resolve_template(cfg).name == "gpt4tools"
     cfg = parse_demo_args(["--openai_model", "m", "--prompt_layout", "training", "--template", "vicuna_v1.1"])
-    assert resolve_layout(cfg) == "training" and resolve_template(cfg).name == "vicuna_v1.1"
+    assert resolve_layout(cfg) is TRAINING and resolve_template(cfg).name == "vicuna_v1.1"
 
 
 def test_template_from_the_adapter_training_config(tmp_path):
@@ -257,7 +258,7 @@ def test_build_agent_with_a_given_backend(tmp_path, tiny_blip):
     cfg = DemoConfig(load="ImageCaptioning_cpu,Image2Canny_cpu", tool_models=f"ImageCaptioning={tiny_blip}")
     agent = build_agent(cfg, backend=ScriptedBackend(["AI: ok"]))
     assert set(agent.toolbox.tools) == {"Get Photo Description", EDGE}
-    assert agent.layout == "training" and agent.max_steps == cfg.max_steps
+    assert agent.layout is TRAINING and agent.max_steps == cfg.max_steps
 
 
 def test_tool_seed_and_offload_flags_reach_the_generation_tools():
@@ -272,10 +273,10 @@ def test_tool_seed_and_offload_flags_reach_the_generation_tools():
 @pytest.fixture
 def chat_server():
     """A local OpenAI-compatible server answering with ``edge_replies`` (streamed when asked)."""
-    from testkit.fake_openai import serve
+    from testkit.fake_openai import FakeServer, scripted
 
-    with serve(edge_replies) as server:
-        yield server.url, server.received
+    with FakeServer(scripted(edge_replies)) as server:
+        yield server.base_url, server.requests
 
 
 def test_openai_compatible_chat_server_end_to_end(chat_server, tmp_path, square_image, monkeypatch):

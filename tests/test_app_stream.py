@@ -20,7 +20,7 @@ from g4t.chat import STOPPED, ChatBot
 from g4t.llm import ScriptedBackend
 from g4t.llm.base import stream_text, stream_until_stop, truncate_at_stop
 from g4t.tools import Toolbox
-from testkit.fake_openai import serve
+from testkit.fake_openai import FakeServer, scripted
 from testkit.replies import EDGE, edge_replies
 
 ANSWER = "Thought: Do I need to use a tool? No\nAI: " + "a slow answer, word by word, " * 20 + "THE END"
@@ -74,25 +74,25 @@ def test_openai_backend_streams_deltas_cut_at_a_stop_spanning_chunks(mode):
     from g4t.llm.openai_backend import OpenAIBackend
 
     reply = "Thought: Do I need to use a tool? Yes\nAction: X\nAction Input: y\nObservation: never"
-    with serve(lambda prompt: reply, chunk_chars=3) as server:
-        backend = OpenAIBackend("m", base_url=server.url, mode=mode, max_retries=0)
+    with FakeServer(scripted(lambda prompt: reply, chunk_chars=3)) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, mode=mode, max_retries=0)
         deltas = list(backend.stream("prompt", STOP))
         assert len(deltas) > 10 and "".join(deltas) == reply.split("\nObservation:")[0]
         assert "".join(deltas) == backend.generate(["prompt"], STOP)[0]
-        assert server.received[0]["stream"] is True and "stream" not in server.received[1]
+        assert server.requests[0]["stream"] is True and "stream" not in server.requests[1]
 
 
 def test_openai_stream_retries_before_the_first_token_and_closing_ends_the_response():
     from g4t.llm.openai_backend import OpenAIBackend
 
-    with serve(lambda prompt: "x" * 400, chunk_chars=2, delay=0.01, fail_first=1) as server:
-        backend = OpenAIBackend("m", base_url=server.url, max_retries=2, backoff_base=0.01)
+    with FakeServer(scripted(lambda prompt: "x" * 400, chunk_chars=2, delay=0.01, fail_first=1)) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, max_retries=2, backoff_base=0.01)
         stream = backend.stream("prompt")
         assert next(stream) == "xx" and backend.usage.retries == 1  # the 503 was retried
         stream.close()  # the consumer stops listening: the HTTP response is closed
         _wait(lambda: server.streams_cut == 1, "the server to see the client go")
-    with serve(lambda prompt: "x", fail_first=5) as server:
-        backend = OpenAIBackend("m", base_url=server.url, max_retries=1, backoff_base=0.01)
+    with FakeServer(scripted(lambda prompt: "x", fail_first=5)) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, max_retries=1, backoff_base=0.01)
         with pytest.raises(Exception, match=r"failed after 2 attempt\(s\): HTTP 503"):
             list(backend.stream("prompt"))
 

@@ -16,7 +16,7 @@ from g4t.data.collect import CollectConfig, collect, failed_path
 from g4t.data.io import DataError, read_jsonl
 from g4t.data.teacher import teacher_prompt
 from g4t.settings import OpenAIConnection
-from testkit.teacher_server import TeacherServer, fake_reply
+from testkit.teacher_server import fake_reply, teacher_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def _cfg(tmp: Path, url: str, **kw) -> CollectConfig:
 
 def test_every_caption_ends_with_a_reply_or_a_recorded_failure(tmp_path):
     _captions(tmp_path, 14)
-    with TeacherServer(latency=0.01, faults=_faults, slow_seconds=2.5) as server:
+    with teacher_server(latency=0.01, faults=_faults, slow_seconds=2.5) as server:
         s = collect(_cfg(tmp_path, server.base_url))
         ok = read_jsonl(tmp_path / "out.jsonl")
         failed = read_jsonl(failed_path(tmp_path / "out.jsonl"))
@@ -87,7 +87,7 @@ def test_every_caption_ends_with_a_reply_or_a_recorded_failure(tmp_path):
 
 def test_limit_and_tools(tmp_path):
     _captions(tmp_path, 6)
-    with TeacherServer() as server:
+    with teacher_server() as server:
         s = collect(_cfg(tmp_path, server.base_url, limit=3, tools=["Edit Image Using Text"]))
     recs = read_jsonl(tmp_path / "out.jsonl")
     assert s["ok"] == 3 and len(recs) == 3
@@ -97,7 +97,7 @@ def test_limit_and_tools(tmp_path):
 def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     _captions(tmp_path, 20)
     out = tmp_path / "out.jsonl"
-    with TeacherServer(latency=0.1) as server:
+    with teacher_server(latency=0.1) as server:
         cmd = [
             sys.executable,
             "scripts/get_instruction.py",

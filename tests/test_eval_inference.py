@@ -285,17 +285,17 @@ def _dead() -> ScriptedBackend:
 
 def test_backend_openai_through_inference_py(tmp_path):
     """``inference.py --backend openai`` is the runner of inference_chatgpt.py: same prompt, same output."""
-    from test_eval_openai import FaultServer
+    from test_eval_openai import fault_server
 
     from g4t.inference import THOUGHT_PREFIX, main
     from g4t.inference_api import ApiInferenceConfig
 
-    server = FaultServer()
+    server = fault_server()
     try:
         anns = [{"id": i, "instruction": f"Do it <t{i}>\n", "output": "AI: x"} for i in range(3)]
         ann = tmp_path / "ann.json"
         ann.write_text(json.dumps(anns))
-        common = ["--ann_path", str(ann), "--save_path", str(tmp_path), "--base_url", server.url, "--model", "m"]
+        common = ["--ann_path", str(ann), "--save_path", str(tmp_path), "--base_url", server.base_url, "--model", "m"]
         (local,) = parse_args(InferenceConfig, args=[*common, "--save_name", "a", "--backend", "openai"])
         (api,) = parse_args(ApiInferenceConfig, args=[*common, "--save_name", "b", "--evaluate", "False"])
         assert main(local) == 0 and main(api) == 0

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,117 +13,47 @@ from g4t.inference_api import ApiInferenceConfig
 from g4t.llm.base import LLMError
 from g4t.llm.openai_backend import OpenAIBackend
 from g4t.settings import OpenAIConnection
+from testkit.fake_openai import FakeServer, Reply, Request
 
 REPLY = "Yes\nAction: Edge Detection On Image\nAction Input: {tag}\nObservation: hallucinated result"
 
 
-class FaultServer:
-    """Answers /v1/chat/completions and /v1/completions; faults are chosen by markers in the prompt.
-
-    ``#429``: first attempt 429 (Retry-After 0). ``#500``: first two attempts 500. ``#slow``: first attempt
-    sleeps past the client timeout. ``#bad``: first attempt invalid JSON, second an empty ``choices``.
-    ``#dead``: always 503. ``#lag``: slow but within the timeout. Anything else: immediate success.
+class MarkerFaults:
+    """A ``FakeServer`` responder whose faults are chosen by markers in the prompt (attempts counted per
+    ``<tag>``). ``#429``: first attempt 429 (Retry-After 0). ``#500``: first two attempts 500. ``#slow``:
+    first attempt sleeps past the client timeout. ``#bad``: first attempt invalid JSON, second an empty
+    ``choices``. ``#dead``: always 503. ``#lag``: slow but within the timeout. Anything else: immediate
+    success. ``healthy = True`` turns every fault off.
     """
 
     def __init__(self) -> None:
-        self.attempts: Counter = Counter()
-        self.requests: list[dict] = []
-        self.auth: list[str] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.healthy = False  # when True, every fault is off
-        self.lock = threading.Lock()
-        server = self
+        self.healthy = False
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def __call__(self, request: Request) -> Reply:
+        prompt, n, faults = request.prompt, request.attempt, not self.healthy
+        if faults and "#dead" in prompt:
+            return Reply.error(503, "overloaded")
+        if faults and "#429" in prompt and n == 1:
+            return Reply.error(429, "rate limited", retry_after=0)
+        if faults and "#500" in prompt and n <= 2:
+            return Reply.error(500, "boom")
+        if faults and "#bad" in prompt and n == 1:
+            return Reply(raw=b'{"choices": [ {"message": ')
+        if faults and "#bad" in prompt and n == 2:
+            return Reply(body={"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
+        delay = 1.5 if faults and "#slow" in prompt and n == 1 else 0.2 if "#lag" in prompt else 0.0
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        return Reply(text=REPLY.format(tag=request.key), delay=delay, usage=usage)
 
-            def _send(self, code: int, body: bytes, headers: dict | None = None) -> None:
-                try:
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][0]["content"] if "messages" in body else body["prompt"]
-                tag = re.search(r"<(\w+)>", prompt).group(1)
-                with server.lock:
-                    server.attempts[tag] += 1
-                    n = server.attempts[tag]
-                    server.requests.append(body)
-                    server.auth.append(self.headers.get("Authorization", ""))
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    self._answer(body, prompt, tag, n)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-            def _answer(self, body, prompt, tag, n):
-                faults = not server.healthy
-                if faults and "#dead" in prompt:
-                    return self._send(503, b'{"error": {"message": "overloaded"}}')
-                if faults and "#429" in prompt and n == 1:
-                    return self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "0"})
-                if faults and "#500" in prompt and n <= 2:
-                    return self._send(500, b'{"error": {"message": "boom"}}')
-                if faults and "#slow" in prompt and n == 1:
-                    time.sleep(1.5)
-                if faults and "#bad" in prompt and n == 1:
-                    return self._send(200, b'{"choices": [ {"message": ')
-                if faults and "#bad" in prompt and n == 2:
-                    return self._send(
-                        200, b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}'
-                    )
-                if "#lag" in prompt:
-                    time.sleep(0.2)
-                text = REPLY.format(tag=tag)
-                usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-                if "messages" in body:
-                    choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-                    resp = {
-                        "id": "c",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [choice],
-                        "usage": usage,
-                    }
-                else:
-                    choice = {"index": 0, "finish_reason": "stop", "text": text, "logprobs": None}
-                    resp = {
-                        "id": "c",
-                        "object": "text_completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [choice],
-                        "usage": usage,
-                    }
-                self._send(200, json.dumps(resp).encode())
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def fault_server() -> FakeServer:
+    """A started ``FakeServer`` running ``MarkerFaults``, attempts counted per ``<tag>`` of the prompt."""
+    return FakeServer(MarkerFaults(), key=lambda request: re.search(r"<(\w+)>", request.prompt).group(1)).start()
 
 
 @pytest.fixture
 def server():
-    s = FaultServer()
+    s = fault_server()
     yield s
     s.close()
 
@@ -147,7 +73,7 @@ def counts(result) -> tuple[int, int]:
 
 def _backend(server, **kw) -> OpenAIBackend:
     kw = {"max_retries": 3, "timeout": 0.5, "max_concurrency": 4, "backoff_base": 0.01, "backoff_max": 0.05, **kw}
-    return OpenAIBackend(model="m", base_url=server.url, **kw)
+    return OpenAIBackend(model="m", base_url=server.base_url, **kw)
 
 
 def test_retries_recover_every_fault_and_stop_at_observation(server, monkeypatch):
@@ -187,7 +113,14 @@ def test_inference_chatgpt_end_to_end_with_faults_and_resume(server, tmp_path, m
     ann_path = tmp_path / "ann.json"
     ann_path.write_text(json.dumps(anns))
     cfg = api_cfg(
-        ann_path, tmp_path, server.url, max_retries=2, timeout=0.5, backoff_base=0.01, max_concurrency=4, save_every=3
+        ann_path,
+        tmp_path,
+        server.base_url,
+        max_retries=2,
+        timeout=0.5,
+        backoff_base=0.01,
+        max_concurrency=4,
+        save_every=3,
     )
     done, failed = counts(run(cfg))
     assert (done, failed) == (16, 4)
@@ -204,7 +137,7 @@ def test_inference_chatgpt_end_to_end_with_faults_and_resume(server, tmp_path, m
     )
     assert server.requests[0]["messages"][0]["content"].endswith("\n" + THOUGHT_PREFIX)
 
-    server.healthy = True
+    server.respond.healthy = True
     before = len(server.requests)
     cfg.resume = True
     assert counts(run(cfg)) == (4, 0)
@@ -229,7 +162,7 @@ def test_completions_mode_sends_the_training_prompt(server, tmp_path):
         )
     )
     cfg = api_cfg(
-        ann_path, tmp_path, server.url, save_name="c", openai_mode="completions", template="gpt4tools",
+        ann_path, tmp_path, server.base_url, save_name="c", openai_mode="completions", template="gpt4tools",
         openai_model="gpt4tools-lora", evaluate=False, output_format="completion",
     )  # fmt: skip
     assert counts(run(cfg)) == (1, 0)
@@ -244,6 +177,6 @@ def test_api_key_from_the_named_variable(server, monkeypatch):
     """``--api_key_env`` names the variable the key is read from, at request time."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
     monkeypatch.setenv("VLLM_KEY", "sk-vllm")
-    conn = OpenAIConnection(openai_model="m", openai_base_url=server.url, api_key_env="VLLM_KEY", max_retries=0)
+    conn = OpenAIConnection(openai_model="m", openai_base_url=server.base_url, api_key_env="VLLM_KEY", max_retries=0)
     assert conn.backend().generate(["<k> ok"]) == [REPLY.format(tag="k")]
     assert server.auth == ["Bearer sk-vllm"]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_eval_openai import FaultServer, api_cfg, counts
+from test_eval_openai import api_cfg, counts, fault_server
 
 from g4t.evaluation.io import load_predictions
 from g4t.inference import main, run
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def server():
-    s = FaultServer()
+    s = fault_server()
     yield s
     s.close()
 
@@ -64,7 +64,7 @@ def test_signal_saves_finished_replies_and_exits_promptly(server, tmp_path, sig,
     proc = subprocess.Popen(
         [
             sys.executable, "inference_chatgpt.py", "--ann_path", str(ann), "--save_name", "api",
-            "--save_path", str(tmp_path), "--base_url", server.url, "--model", "m", "--max_concurrency", "2",
+            "--save_path", str(tmp_path), "--base_url", server.base_url, "--model", "m", "--max_concurrency", "2",
             "--max_retries", "0", "--evaluate", "False",
         ],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -94,8 +94,8 @@ def test_signal_saves_finished_replies_and_exits_promptly(server, tmp_path, sig,
     assert not side_log.exists()  # folded into the chunk file
 
     # --resume asks only for what is not saved: no reply is paid twice
-    server.healthy = True
-    cfg = _cfg(tmp_path, ann, server.url, resume=True, evaluate=False, max_concurrency=8)
+    server.respond.healthy = True
+    cfg = _cfg(tmp_path, ann, server.base_url, resume=True, evaluate=False, max_concurrency=8)
     assert counts(run(cfg)) == (60 - len(saved), 0)
     assert all(server.attempts[f"s{i}"] == 1 for i in saved)
     assert [p["id"] for p in load_predictions(chunk)] == list(range(60))
@@ -110,7 +110,7 @@ def test_resume_folds_the_side_log_of_a_killed_run(server, tmp_path):
     side_log.write_text(
         "".join(json.dumps({"id": i, "output": f"paid {i}"}) + "\n" for i in (1, 4)) + '{"id": 5, "outp'
     )
-    assert counts(run(_cfg(tmp_path, ann, server.url, resume=True, evaluate=False))) == (4, 0)
+    assert counts(run(_cfg(tmp_path, ann, server.base_url, resume=True, evaluate=False))) == (4, 0)
     assert sorted(server.attempts) == ["s0", "s2", "s3", "s5"]
     preds = {p["id"]: p["output"] for p in load_predictions(chunk)}
     assert sorted(preds) == list(range(6)) and preds[1] == "paid 1" and preds[4] == "paid 4"
@@ -119,7 +119,7 @@ def test_resume_folds_the_side_log_of_a_killed_run(server, tmp_path):
 
 def test_rerun_against_a_dead_server_keeps_the_results(server, tmp_path, capsys):
     ann = _annotations(tmp_path, 8)
-    cfg = _cfg(tmp_path, ann, server.url)
+    cfg = _cfg(tmp_path, ann, server.base_url)
     assert main(cfg) == 0
     chunk = tmp_path / "api" / "api_0.json"
     report = tmp_path / "api" / "api_report.json"
@@ -137,18 +137,18 @@ def test_rerun_against_a_dead_server_keeps_the_results(server, tmp_path, capsys)
 
 def test_rerun_with_fewer_successes_keeps_the_file_and_merges_later(server, tmp_path, capsys):
     ann = _annotations(tmp_path, 8, lambda i: "#dead" if i % 2 else "")
-    server.healthy = True
-    assert counts(run(_cfg(tmp_path, ann, server.url, evaluate=False))) == (8, 0)
+    server.respond.healthy = True
+    assert counts(run(_cfg(tmp_path, ann, server.base_url, evaluate=False))) == (8, 0)
     chunk = tmp_path / "api" / "api_0.json"
     before = chunk.read_bytes()
-    server.healthy = False  # odd ids now fail: 4 successes < the 8 in the file
-    assert counts(run(_cfg(tmp_path, ann, server.url, evaluate=False))) == (4, 4)
+    server.respond.healthy = False  # odd ids now fail: 4 successes < the 8 in the file
+    assert counts(run(_cfg(tmp_path, ann, server.base_url, evaluate=False))) == (4, 4)
     assert chunk.read_bytes() == before
     side_log = chunk.with_suffix(".partial.jsonl")
     assert "kept the existing" in capsys.readouterr().err and _lines(side_log) == 4
     # the next run first merges those 4 (by id) into the file; with --resume nothing is left to ask
     n = len(server.requests)
-    assert counts(run(_cfg(tmp_path, ann, server.url, evaluate=False, resume=True))) == (0, 0)
+    assert counts(run(_cfg(tmp_path, ann, server.base_url, evaluate=False, resume=True))) == (0, 0)
     assert len(server.requests) == n and not side_log.exists()
     assert [p["id"] for p in load_predictions(chunk)] == list(range(8))
 

@@ -18,7 +18,7 @@ import pytest
 from train_samples import write
 
 from g4t.data.io import read_jsonl
-from testkit.teacher_server import TeacherServer
+from testkit.teacher_server import teacher_server
 
 REPO = Path(__file__).resolve().parent.parent
 MB_SAMPLE = Path(__file__).parent / "assets" / "magicbrush_dev_sample"
@@ -61,7 +61,7 @@ def test_get_instruction_sigterm_keeps_answers_and_the_rerun_asks_only_the_rest(
     (tmp_path / "captions.json").write_text(json.dumps(captions))
     out = tmp_path / "out.jsonl"
     args = dict(caption_path=str(tmp_path / "captions.json"), instruction_path=str(out))
-    with TeacherServer(latency=0.3) as server:
+    with teacher_server(latency=0.3) as server:
         cmd = [sys.executable, "scripts/get_instruction.py", "--progress", "False", "--base_url", server.base_url]
         cmd += ["--concurrency", "2"]
         cmd += [f"--{k}={v}" for k, v in args.items()]
@@ -222,7 +222,7 @@ def test_select_data_sigterm_keeps_judge_scores_and_the_rerun_asks_only_the_rest
 
     n = len({sample_hash(r) for r in json.loads(pool.read_text())})
     cache = tmp_path / "cache"
-    with TeacherServer(latency=1.0, reply=lambda prompt: "73\nfine") as judge:
+    with teacher_server(latency=1.0, reply=lambda prompt: "73\nfine") as judge:
         args = dict(
             data_path=str(pool), output_path=str(tmp_path / "sel.json"), budget=4, labels="none",
             indicators="judge", judge_model="judge", judge_base_url=judge.base_url, cache_dir=str(cache),

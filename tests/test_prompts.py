@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from g4t.prompts import (
+    DEMO,
+    TRAINING,
     Step,
     available_templates,
     format_steps,
     human_response,
     image_history,
     load_template,
+    prompt_layout,
     prompt_strings,
     render_agent_prompt,
     tool_response,
@@ -156,3 +159,24 @@ def test_vicuna_templates():
 def test_unknown_template_lists_the_valid_ones():
     with pytest.raises(ValueError, match="available: .*gpt4tools"):
         load_template("alpaca")
+
+
+def test_layouts_are_objects_looked_up_by_name():
+    assert prompt_layout("training") is TRAINING and prompt_layout("demo") is DEMO
+    assert prompt_layout(DEMO) is DEMO
+    assert TRAINING.name == str(TRAINING) == "training" and DEMO.name == "demo" and TRAINING != DEMO
+    for bad in ("Training", "auto", None):
+        with pytest.raises(ValueError, match="unknown prompt layout .*expected one of: training, demo"):
+            prompt_layout(bad)
+
+
+@pytest.mark.parametrize("layout", [TRAINING, DEMO])
+def test_layout_methods_match_the_functions(layout):
+    history = layout.chat_history(
+        [layout.image_exchange("image/a.png", "a cat", "Received."), layout.exchange("hi {x}", "hello")]
+    )
+    assert history.startswith(image_history("image/a.png", "a cat", layout.name))
+    assert layout.scratchpad([STEP]) == format_steps([STEP], layout.name)
+    assert layout.agent_prompt([EDGE, PIX], history, "go", layout.scratchpad([STEP])) == render_agent_prompt(
+        [EDGE, PIX], history, "go", format_steps([STEP], layout.name), layout.name
+    )

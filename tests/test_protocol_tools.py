@@ -1,16 +1,14 @@
 """--protocol tools: native function calling against a local OpenAI-compatible server that emits tool_calls.
 
-The server (``ToolServer``) answers /v1/chat/completions with scripted assistant messages -- normal,
-parallel, malformed-JSON and unknown-tool calls, plain answers -- and records every request, so the
+The server (``testkit.fake_openai.FakeServer`` with ``tool_replies``) answers /v1/chat/completions with
+scripted assistant messages -- normal, parallel, malformed-JSON and unknown-tool calls, plain answers -- and records every request, so the
 tests check the ``tools`` schema and the ``tool`` messages sent back.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from g4t.llm.base import GenerationConfig
 from g4t.llm.tool_calls import FUNCTION_NAME, ChatReply, ToolCall, ToolCallingBackend, ToolCatalog, function_name
 from g4t.prompts import Step, format_steps, render_agent_prompt
 from g4t.tools.registry import TOOLS, Toolbox
+from testkit.fake_openai import FakeServer, Reply, Request, completion
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "eval"
 RECORDS = json.loads((ASSETS / "published_records.json").read_text(encoding="utf-8"))
@@ -35,53 +34,25 @@ def call(function: str, arguments, call_id: str = "call_a", as_object: bool = Fa
     return {"id": call_id, "type": "function", "function": {"name": function, "arguments": args}}
 
 
-class ToolServer:
-    """/v1/chat/completions answered by ``script(body) -> message``; ``requests`` holds every body."""
+USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+def tool_replies(script: Script):
+    """A ``FakeServer`` responder answering each chat request with the assistant message ``script(body)``."""
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    server.requests.append(body)
-                message = {"role": "assistant", "content": None, **server.script(body)}
-                finish = "tool_calls" if message.get("tool_calls") else "stop"
-                resp = {
-                    "id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-                    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
-                }  # fmt: skip
-                data = json.dumps(resp).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    def respond(request: Request) -> Reply:
+        message = {"role": "assistant", "content": None, **script(request.body)}
+        return Reply(body=completion(request, message=message, usage=USAGE))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return respond
 
 
 @pytest.fixture
 def serve():
     servers = []
 
-    def start(script: Script) -> ToolServer:
-        servers.append(ToolServer(script))
+    def start(script: Script) -> FakeServer:
+        servers.append(FakeServer(tool_replies(script)).start())
         return servers[-1]
 
     yield start
@@ -262,14 +233,14 @@ def _gt_reply(body: dict) -> dict:
     return {"tool_calls": [call(fn, args)]}
 
 
-def _inference_chatgpt(ann: Path, save_path: Path, name: str, server: ToolServer) -> int:
+def _inference_chatgpt(ann: Path, save_path: Path, name: str, server: FakeServer) -> int:
     """``inference_chatgpt.py --protocol tools ...`` in-process: its flags, its config, its main."""
     from g4t.cli import parse_args
     from g4t.inference import main
     from g4t.inference_api import ApiInferenceConfig
 
     args = ["--ann_path", str(ann), "--save_name", name, "--save_path", str(save_path), "--protocol", "tools",
-            "--openai_base_url", server.url, "--openai_model", "m", "--max_retries", "0"]  # fmt: skip
+            "--openai_base_url", server.base_url, "--openai_model", "m", "--max_retries", "0"]  # fmt: skip
     (cfg,) = parse_args(ApiInferenceConfig, args=args)
     return main(cfg)
 
@@ -319,7 +290,7 @@ def test_inference_chatgpt_protocol_tools_scores_published_records(serve, tmp_pa
 
 
 def test_tool_call_counters_and_generate(serve):
-    backend = ToolCallingBackend("m", serve(_gt_reply).url, max_retries=0)
+    backend = ToolCallingBackend("m", serve(_gt_reply).base_url, max_retries=0)
     out = backend.generate([r["instruction"] for r in RECORDS], stop=["\nObservation:"])
     assert out[0].startswith("Thought: Do I need to use a tool? No\nAI: ")
     u = backend.usage
@@ -358,9 +329,9 @@ def test_protocol_tools_needs_a_chat_server(capsys):
 
 @pytest.fixture
 def agent_for(serve, tmp_path):
-    def make(script: Script, max_steps: int = 5, **limits) -> tuple[ToolCallingAgent, ToolServer, object]:
+    def make(script: Script, max_steps: int = 5, **limits) -> tuple[ToolCallingAgent, FakeServer, object]:
         server = serve(script)
-        backend = ToolCallingBackend("m", server.url, max_retries=0)
+        backend = ToolCallingBackend("m", server.base_url, max_retries=0)
         agent = ToolCallingAgent(
             backend, Toolbox("Image2Canny_cpu,CropImage_cpu"), max_steps=max_steps, gen=GenerationConfig(), **limits
         )
@@ -507,7 +478,7 @@ def test_demo_builds_the_tool_calling_agent_and_the_chatbot_runs_it(serve, tmp_p
         return {"content": f"Here are the edges: {done[0]['content']}"}
 
     server = serve(script)
-    cfg = parse_demo_args(["--protocol", "tools", "--openai_base_url", server.url, "--openai_model", "m",
+    cfg = parse_demo_args(["--protocol", "tools", "--openai_base_url", server.base_url, "--openai_model", "m",
                            "--load", "Image2Canny_cpu", "--image_dir", str(tmp_path)])  # fmt: skip
     agent = build_agent(cfg)
     assert isinstance(agent, ToolCallingAgent) and agent.max_steps == cfg.max_steps
@@ -543,7 +514,7 @@ def test_the_react_loop_can_drive_the_tools_backend_through_the_backend_contract
         return {"content": f"edges: {done[0]['content']}"}
 
     server = serve(script)
-    agent = Agent(ToolCallingBackend("m", server.url, max_retries=0), Toolbox("Image2Canny_cpu"))
+    agent = Agent(ToolCallingBackend("m", server.base_url, max_retries=0), Toolbox("Image2Canny_cpu"))
     conv = agent.conversation(tmp_path / "s")
     path = _image(conv)
     result = conv.run(f"edges of {path}")

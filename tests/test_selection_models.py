@@ -3,10 +3,7 @@ a tiny random CLIP, and the LLM judge against a local OpenAI-compatible HTTP ser
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from g4t.prompts import human_response, image_history, render_training_prompt, t
 from g4t.selection.indicators import compute_indicators
 from g4t.selection.judge import LLMJudge, parse_judge_score
 from g4t.selection.models import ClipScorer, RewardScorer
+from testkit.fake_openai import FakeServer, scripted
 
 TOOLS = [("Edge Detection On Image", "useful when you want to detect the edge of the image.")]
 
@@ -175,45 +173,16 @@ def test_parse_judge_score(reply, value):
     assert (math.isnan(got) and math.isnan(value)) or got == value
 
 
-class _Judge(BaseHTTPRequestHandler):
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][0]["content"]
-        _Judge.seen.append(body)
-        reply = "90\nvalid tool call" if "Action: Edge Detection" in prompt else "20\nnot a tool call"
-        data = json.dumps(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _judge_reply(prompt: str) -> str:
+    return "90\nvalid tool call" if "Action: Edge Detection" in prompt else "20\nnot a tool call"
 
 
 def test_llm_judge_through_local_openai_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        judge = LLMJudge("judge-model", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="k")
+    with FakeServer(scripted(_judge_reply)) as server:
+        judge = LLMJudge("judge-model", base_url=server.base_url, api_key="k")
         scores = judge.score(RECORDS)
-    finally:
-        server.shutdown()
     assert scores == [90.0, 20.0, 20.0]
-    body = _Judge.seen[0]
+    body = server.requests[0]
     assert body["model"] == "judge-model" and body["temperature"] == 0.0
     assert "Request: detect the edges of the dog" in body["messages"][0]["content"]
     assert "GPT4Tools has access" not in body["messages"][0]["content"]  # the shared tool prompt is left out
