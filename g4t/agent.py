@@ -392,7 +392,7 @@ class Conversation:
         """
         path = self.workspace.save_upload(image)
         caption = "an uploaded image"
-        if self.agent.toolbox.has_model("ImageCaptioning"):
+        if self.agent.toolbox.has_tool_class("ImageCaptioning"):
             observation = self.agent.toolbox.run("Get Photo Description", path, self.workspace)
             if not observation.error:
                 caption = observation.text

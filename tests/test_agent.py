@@ -11,8 +11,8 @@ from PIL import Image
 from g4t.agent import MAX_ITERATIONS_MESSAGE, STOP, Agent, Memory
 from g4t.llm import GenerationConfig, LLMError, ModelLoadError, ScriptedBackend
 from g4t.prompts import load_template
-from g4t.tools import MODELS, TOOLS, Toolbox
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools import TOOL_CLASSES, TOOLS, Toolbox
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 YES = "Thought: Do I need to use a tool? Yes\nAction: {tool}\nAction Input: {arg}\nObservation:\n"
 NO = "Thought: Do I need to use a tool? No\nAI: {answer}\n"
@@ -74,7 +74,7 @@ def test_unknown_tool_then_answer(tmp_path, toolbox):
 
 
 def test_tool_that_raises_gives_an_error_observation(tmp_path, square_image):
-    @register_model("TestExploding")
+    @register_tool_class("TestExploding")
     class Exploding(ToolModel):
         @tool("Explode", "always fails", inputs=("image",))
         def inference(self, image) -> str:
@@ -94,7 +94,7 @@ def test_tool_that_raises_gives_an_error_observation(tmp_path, square_image):
         assert "kaboom" in result.steps[0].observation and result.steps[0].observation.startswith("Error: ")
         assert result.answer == "sorry"
     finally:
-        del MODELS["TestExploding"], TOOLS["Explode"]
+        del TOOL_CLASSES["TestExploding"], TOOLS["Explode"]
 
 
 @pytest.mark.parametrize("reply", ["", "Yes", "I am an assistant.", "Action: \nAction Input:"])

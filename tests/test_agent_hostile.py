@@ -234,10 +234,10 @@ def test_long_png_names_are_observations_not_exceptions(tmp_path, toolbox, squar
 
 
 def test_tool_errors_name_files_relative_to_the_workspace(tmp_path, square_image):
-    from g4t.tools import MODELS, TOOLS
-    from g4t.tools.registry import ToolModel, register_model, tool
+    from g4t.tools import TOOL_CLASSES, TOOLS
+    from g4t.tools.registry import ToolModel, register_tool_class, tool
 
-    @register_model("TestLeaky")
+    @register_tool_class("TestLeaky")
     class Leaky(ToolModel):
         @tool("Leak", "fails with an absolute path", inputs=("image",))
         def inference(self, image) -> str:
@@ -259,7 +259,7 @@ def test_tool_errors_name_files_relative_to_the_workspace(tmp_path, square_image
         assert str(tmp_path) not in observation and "image/aaaa" in observation
         assert observation.startswith("Error: Leak failed (OSError: [Errno 36] File name too long")
     finally:
-        del MODELS["TestLeaky"], TOOLS["Leak"]
+        del TOOL_CLASSES["TestLeaky"], TOOLS["Leak"]
 
 
 def test_caps_cut_replies_observations_and_the_prompt(tmp_path, toolbox, caplog):

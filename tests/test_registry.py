@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from g4t.tools import MODELS, TOOLS, Toolbox, Workspace, parse_load
-from g4t.tools.registry import ToolModel, parse_tool_models, register_model, split_args, tool
+from g4t.tools import TOOL_CLASSES, TOOLS, Toolbox, Workspace, parse_load
+from g4t.tools.registry import ToolModel, parse_tool_models, register_tool_class, split_args, tool
 
 
 def test_parse_load_tolerates_spaces_and_newlines():
@@ -54,7 +54,7 @@ def test_split_args(text, n, expected):
 def test_registry_holds_published_names():
     assert TOOLS["Edge Detection On Image"].model == "Image2Canny"
     assert TOOLS["Get Photo Description"].description.endswith("representing the image_path. ")
-    assert MODELS["ImageCaptioning"].default_model == "Salesforce/blip-image-captioning-base"
+    assert TOOL_CLASSES["ImageCaptioning"].default_model == "Salesforce/blip-image-captioning-base"
 
 
 def test_registration_is_validated():
@@ -67,7 +67,7 @@ def test_registration_is_validated():
 
     with pytest.raises(ValueError, match="registered twice"):
 
-        @register_model("Image2Canny")
+        @register_tool_class("Image2Canny")
         class Dup(ToolModel):
             @tool("Another", "desc", inputs=("image",))
             def inference(self, image) -> Image.Image:
@@ -78,7 +78,7 @@ def test_registration_is_validated():
 
 
 def test_composites_are_built_from_their_parts(tmp_path, square_image):
-    @register_model("TestEdgeCrop", requires=("Image2Canny", "CropImage"))
+    @register_tool_class("TestEdgeCrop", requires=("Image2Canny", "CropImage"))
     class EdgeCrop(ToolModel):
         @tool("Test Edge Crop", "edges of a cropped region", inputs=("image", "box"))
         def inference(self, image, box) -> Image.Image:
@@ -96,7 +96,7 @@ def test_composites_are_built_from_their_parts(tmp_path, square_image):
         with Image.open(ws.root / out) as im:
             assert im.size == (100, 100)
     finally:
-        del MODELS["TestEdgeCrop"], TOOLS["Test Edge Crop"]
+        del TOOL_CLASSES["TestEdgeCrop"], TOOLS["Test Edge Crop"]
 
 
 def test_run_edges_on_real_content(tmp_path, square_image):

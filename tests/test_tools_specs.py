@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from g4t.tools import MODELS, TOOLS, Toolbox
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools import TOOL_CLASSES, TOOLS, Toolbox
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((ROOT / "tests" / "assets" / "tool_specs.golden.json").read_text())["tools"]
@@ -32,7 +32,7 @@ def test_golden_covers_every_published_tool():
         "VisualQuestionAnswering", "Segmenting", "Text2Box", "ObjectSegmenting", "Inpainting", "ImageEditing",
         "MagicBrush",
     }  # fmt: skip
-    assert published_classes <= set(MODELS)
+    assert published_classes <= set(TOOL_CLASSES)
 
 
 def test_new_tools_do_not_reuse_published_names():
@@ -52,7 +52,7 @@ def test_docs_tools_md_is_up_to_date():
 
 
 def test_inpainting_is_a_helper_class_loaded_with_load():
-    spec = MODELS["Inpainting"]
+    spec = TOOL_CLASSES["Inpainting"]
     assert spec.helper and not spec.tools
     box = Toolbox("Text2Box_cpu,Segmenting_cpu,Inpainting_cpu")
     assert {"ImageEditing", "ObjectSegmenting", "Inpainting"} <= set(box.instances)
@@ -67,17 +67,17 @@ def test_inpainting_is_a_helper_class_loaded_with_load():
 
 
 def test_helper_flag_keeps_the_no_tool_check():
-    from g4t.tools.registry import MODELS as registry_models
+    from g4t.tools.registry import TOOL_CLASSES as registry_models
 
     with pytest.raises(ValueError, match="declares no tools"):
 
-        @register_model("_NoToolClassForTest")
+        @register_tool_class("_NoToolClassForTest")
         class _NoTool(ToolModel):
             pass
 
     with pytest.raises(ValueError, match="may not declare tools"):
 
-        @register_model("_HelperWithToolForTest", helper=True)
+        @register_tool_class("_HelperWithToolForTest", helper=True)
         class _HelperWithTool(ToolModel):
             @tool(name="_helper tool for test", description="x", inputs=("image",))
             def inference(self, image) -> Image.Image:
@@ -99,11 +99,13 @@ REGISTRY_ORDER = [
 
 def _package_tools():
     """The tools of g4t.tools (other tests may register their own while the session runs)."""
-    return {n: t for n, t in TOOLS.items() if MODELS[t.model].cls.__module__.startswith("g4t.tools.")}
+    return {n: t for n, t in TOOLS.items() if TOOL_CLASSES[t.model].cls.__module__.startswith("g4t.tools.")}
 
 
 def test_registration_order_is_kept():
-    assert [name for name in MODELS if MODELS[name].cls.__module__.startswith("g4t.tools.")] == REGISTRY_ORDER
+    assert [
+        name for name in TOOL_CLASSES if TOOL_CLASSES[name].cls.__module__.startswith("g4t.tools.")
+    ] == REGISTRY_ORDER
 
 
 def test_published_conditions_and_observations_are_declared_on_the_tools():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from PIL import Image
 
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["ImageCaptioning"]
 
 
-@register_model("ImageCaptioning", default_model="Salesforce/blip-image-captioning-base", gpu_memory="~1.2 GB")
+@register_tool_class("ImageCaptioning", default_model="Salesforce/blip-image-captioning-base", gpu_memory="~1.2 GB")
 class ImageCaptioning(ToolModel):
     """BLIP captioning; also captions every uploaded image for the chat history."""
 

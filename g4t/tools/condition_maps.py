@@ -15,7 +15,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["Image2Depth", "Image2Hed", "Image2Line", "Image2Normal", "Image2Pose", "Image2Scribble", "Image2Seg"]
 
@@ -44,7 +44,7 @@ class _Annotator(ToolModel):
     image_resolution = 512
 
 
-@register_model("Image2Line", default_model=ANNOTATORS, gpu_memory="~0.1 GB")
+@register_tool_class("Image2Line", default_model=ANNOTATORS, gpu_memory="~0.1 GB")
 class Image2Line(_Annotator):
     """M-LSD straight-line detector (controlnet_aux ``MLSDdetector``)."""
 
@@ -88,7 +88,7 @@ class _HedBase(_Annotator):
         return _same_size(out, image)
 
 
-@register_model("Image2Hed", default_model=ANNOTATORS, gpu_memory="~0.06 GB")
+@register_tool_class("Image2Hed", default_model=ANNOTATORS, gpu_memory="~0.06 GB")
 class Image2Hed(_HedBase):
     """Soft HED boundaries (controlnet_aux ``HEDdetector``)."""
 
@@ -104,7 +104,7 @@ class Image2Hed(_HedBase):
         return self.detect(image)
 
 
-@register_model("Image2Scribble", default_model=ANNOTATORS, gpu_memory="~0.06 GB (shared with Image2Hed)")
+@register_tool_class("Image2Scribble", default_model=ANNOTATORS, gpu_memory="~0.06 GB (shared with Image2Hed)")
 class Image2Scribble(_HedBase):
     """Scribble / sketch: HED in scribble mode, as published."""
 
@@ -121,7 +121,7 @@ class Image2Scribble(_HedBase):
         return self.detect(image)
 
 
-@register_model("Image2Pose", default_model=ANNOTATORS, gpu_memory="~0.2 GB")
+@register_tool_class("Image2Pose", default_model=ANNOTATORS, gpu_memory="~0.2 GB")
 class Image2Pose(_Annotator):
     """OpenPose body keypoints (controlnet_aux). Only the body network is loaded: the published tool
     never used the hand and face networks that ``OpenposeDetector.from_pretrained`` also loads."""
@@ -170,7 +170,7 @@ class _DepthBase(ToolModel):
         return depth[0, 0].cpu().numpy().astype(np.float32)
 
 
-@register_model("Image2Depth", default_model="Intel/dpt-large", gpu_memory="~0.7 GB")
+@register_tool_class("Image2Depth", default_model="Intel/dpt-large", gpu_memory="~0.7 GB")
 class Image2Depth(_DepthBase):
     """DPT monocular depth, normalised to 0..255 and stacked to 3 channels."""
 
@@ -189,7 +189,7 @@ class Image2Depth(_DepthBase):
         return Image.fromarray(np.stack([gray] * 3, axis=-1))
 
 
-@register_model("Image2Normal", default_model="Intel/dpt-hybrid-midas", gpu_memory="~0.5 GB")
+@register_tool_class("Image2Normal", default_model="Intel/dpt-hybrid-midas", gpu_memory="~0.5 GB")
 class Image2Normal(_DepthBase):
     """Normal map derived from DPT depth (published recipe: Sobel gradients, background threshold, z = 2*pi)."""
 
@@ -218,7 +218,7 @@ class Image2Normal(_DepthBase):
         return Image.fromarray((normal * 127.5 + 127.5).clip(0, 255).astype(np.uint8))
 
 
-@register_model("Image2Seg", default_model="openmmlab/upernet-convnext-small", gpu_memory="~0.3 GB")
+@register_tool_class("Image2Seg", default_model="openmmlab/upernet-convnext-small", gpu_memory="~0.3 GB")
 class Image2Seg(ToolModel):
     """UperNet ADE20K semantic segmentation drawn in the ADE20K palette the Seg ControlNet was trained on.
 

@@ -15,7 +15,7 @@ import os
 from PIL import Image
 
 from g4t.tools.diffusion import NEGATIVE_PROMPT, PROMPT_SUFFIX, SD_BASE, DiffusionModel, generation_size
-from g4t.tools.registry import register_model, tool
+from g4t.tools.registry import register_tool_class, tool
 
 __all__ = [
     "CannyText2Image",
@@ -73,7 +73,9 @@ class _ControlNetText2Image(DiffusionModel):
         return out.resize(control.size, Image.Resampling.LANCZOS) if out.size != control.size else out
 
 
-@register_model("CannyText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-canny", gpu_memory=_MEMORY)
+@register_tool_class(
+    "CannyText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-canny", gpu_memory=_MEMORY
+)
 class CannyText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a Canny edge map."""
 
@@ -90,7 +92,7 @@ class CannyText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model("LineText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-mlsd", gpu_memory=_MEMORY)
+@register_tool_class("LineText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-mlsd", gpu_memory=_MEMORY)
 class LineText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a M-LSD straight-line map."""
 
@@ -107,7 +109,7 @@ class LineText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model("HedText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-hed", gpu_memory=_MEMORY)
+@register_tool_class("HedText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-hed", gpu_memory=_MEMORY)
 class HedText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a soft HED boundary map."""
 
@@ -125,7 +127,7 @@ class HedText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model(
+@register_tool_class(
     "ScribbleText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-scribble", gpu_memory=_MEMORY
 )
 class ScribbleText2Image(_ControlNetText2Image):
@@ -143,7 +145,9 @@ class ScribbleText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model("PoseText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-openpose", gpu_memory=_MEMORY)
+@register_tool_class(
+    "PoseText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-openpose", gpu_memory=_MEMORY
+)
 class PoseText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a OpenPose skeleton image."""
 
@@ -160,7 +164,7 @@ class PoseText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model("SegText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-seg", gpu_memory=_MEMORY)
+@register_tool_class("SegText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-seg", gpu_memory=_MEMORY)
 class SegText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a ADE20K-palette segmentation map."""
 
@@ -177,7 +181,9 @@ class SegText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model("DepthText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-depth", gpu_memory=_MEMORY)
+@register_tool_class(
+    "DepthText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-depth", gpu_memory=_MEMORY
+)
 class DepthText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a depth map."""
 
@@ -194,7 +200,9 @@ class DepthText2Image(_ControlNetText2Image):
         return self.generate(image, text)
 
 
-@register_model("NormalText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-normal", gpu_memory=_MEMORY)
+@register_tool_class(
+    "NormalText2Image", default_model="fusing/stable-diffusion-v1-5-controlnet-normal", gpu_memory=_MEMORY
+)
 class NormalText2Image(_ControlNetText2Image):
     """SD 1.5 + ControlNet conditioned on a normal map."""
 

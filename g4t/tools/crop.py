@@ -6,7 +6,7 @@ import re
 
 from PIL import Image
 
-from g4t.tools.registry import ToolError, ToolModel, register_model, tool
+from g4t.tools.registry import ToolError, ToolModel, register_tool_class, tool
 
 __all__ = ["CropImage", "parse_box"]
 
@@ -30,7 +30,7 @@ def parse_box(text: str, size: tuple[int, int]) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
-@register_model("CropImage")
+@register_tool_class("CropImage")
 class CropImage(ToolModel):
     """Crop by ``[x1, y1, x2, y2]``."""
 

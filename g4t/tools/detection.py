@@ -10,12 +10,12 @@ from __future__ import annotations
 from PIL import Image
 
 from g4t.tools.grounding import draw_boxes
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["ObjectDetection"]
 
 
-@register_model("ObjectDetection", default_model="facebook/detr-resnet-50", gpu_memory="~0.2 GB")
+@register_tool_class("ObjectDetection", default_model="facebook/detr-resnet-50", gpu_memory="~0.2 GB")
 class ObjectDetection(ToolModel):
     """Closed-set detection of every object (COCO classes with the default DETR), boxes drawn on a copy."""
 

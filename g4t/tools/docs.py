@@ -48,7 +48,7 @@ def _inputs(inputs: tuple[str, ...]) -> str:
 
 def render_tools_markdown() -> str:
     """The full Markdown text of ``docs/tools.md``."""
-    from g4t.tools import MODELS
+    from g4t.tools import TOOL_CLASSES
 
     lines = [
         _HEADER,
@@ -57,7 +57,7 @@ def render_tools_markdown() -> str:
         "| `--load` class | module | tools | default model | GPU memory | requires |",
         "|---|---|---|---|---|---|",
     ]
-    for spec in MODELS.values():
+    for spec in TOOL_CLASSES.values():
         tools = "<br>".join(t.name for t in spec.tools) or "(helper: no tool of its own)"
         model = f"`{spec.default_model}`" if spec.default_model else "-"
         requires = ", ".join(spec.requires) or "-"
@@ -65,7 +65,7 @@ def render_tools_markdown() -> str:
             f"| `{spec.name}` | `{spec.cls.__module__}` | {tools} | {model} | {spec.gpu_memory} | {requires} |"
         )
     lines += ["", "## Tools", ""]
-    for spec in MODELS.values():
+    for spec in TOOL_CLASSES.values():
         for t in spec.tools:
             lines += [
                 f"### {t.name}",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["Image2Canny"]
 
 
-@register_model("Image2Canny")
+@register_tool_class("Image2Canny")
 class Image2Canny(ToolModel):
     """OpenCV Canny edge map (published thresholds 100/200), 3-channel, same size as the input."""
 

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from g4t.tools.diffusion import DiffusionModel, blend, generation_size
-from g4t.tools.registry import register_model, tool
+from g4t.tools.registry import register_tool_class, tool
 
 __all__ = ["SD_INPAINTING", "InstructPix2Pix", "Inpainting", "MagicBrush"]
 
@@ -54,7 +54,7 @@ class _Pix2PixBase(DiffusionModel):
         return out.resize(image.size, Image.Resampling.LANCZOS) if out.size != image.size else out
 
 
-@register_model("InstructPix2Pix", default_model="timbrooks/instruct-pix2pix", gpu_memory="~2.5 GB")
+@register_tool_class("InstructPix2Pix", default_model="timbrooks/instruct-pix2pix", gpu_memory="~2.5 GB")
 class InstructPix2Pix(_Pix2PixBase):
     """InstructPix2Pix (EulerAncestral, 40 steps, image guidance 1.2 as published)."""
 
@@ -69,7 +69,7 @@ class InstructPix2Pix(_Pix2PixBase):
         return self.edit(image, text)
 
 
-@register_model("MagicBrush", default_model="vinesmsuic/magicbrush-jul7", gpu_memory="~2.5 GB")
+@register_tool_class("MagicBrush", default_model="vinesmsuic/magicbrush-jul7", gpu_memory="~2.5 GB")
 class MagicBrush(_Pix2PixBase):
     """EFE's instruction editor: InstructPix2Pix fine-tuned on MagicBrush local edits."""
 
@@ -86,7 +86,7 @@ class MagicBrush(_Pix2PixBase):
         return self.edit(image, text)
 
 
-@register_model("Inpainting", default_model=SD_INPAINTING, gpu_memory="~2.5 GB", helper=True)
+@register_tool_class("Inpainting", default_model=SD_INPAINTING, gpu_memory="~2.5 GB", helper=True)
 class Inpainting(DiffusionModel):
     """SD inpainting used by ``ImageEditing`` and the fine-grained edits (the published helper class).
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from PIL import Image
 
 from g4t.tools.diffusion import NEGATIVE_PROMPT, PROMPT_SUFFIX, SD_BASE, DiffusionModel
-from g4t.tools.registry import register_model, tool
+from g4t.tools.registry import register_tool_class, tool
 
 __all__ = ["Text2Image"]
 
 
-@register_model("Text2Image", default_model=SD_BASE, gpu_memory="~2.5 GB (shared SD 1.5 base)")
+@register_tool_class("Text2Image", default_model=SD_BASE, gpu_memory="~2.5 GB (shared SD 1.5 base)")
 class Text2Image(DiffusionModel):
     """Stable Diffusion 1.5 text-to-image with the published prompt suffix and negative prompt."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["ObjectSegmenting", "Segmenting", "Text2Box", "draw_boxes", "not_found", "object_mask", "overlay_masks"]
 
@@ -47,7 +47,7 @@ def overlay_masks(image: Image.Image, masks: list[np.ndarray], alpha: float = 0.
     return Image.fromarray(base.clip(0, 255).astype(np.uint8))
 
 
-@register_model("Text2Box", default_model="IDEA-Research/grounding-dino-tiny", gpu_memory="~0.7 GB")
+@register_tool_class("Text2Box", default_model="IDEA-Research/grounding-dino-tiny", gpu_memory="~0.7 GB")
 class Text2Box(ToolModel):
     """Open-vocabulary detection with GroundingDINO (transformers implementation, no compiled ops)."""
 
@@ -101,7 +101,7 @@ class Text2Box(ToolModel):
         return draw_boxes(image, boxes, [f"{p}({s:.2f})" for p, s in zip(labels, scores, strict=False)])
 
 
-@register_model("Segmenting", default_model="facebook/sam-vit-huge", gpu_memory="~2.6 GB")
+@register_tool_class("Segmenting", default_model="facebook/sam-vit-huge", gpu_memory="~2.6 GB")
 class Segmenting(ToolModel):
     """Segment Anything (transformers ``SamModel``): automatic masks, and masks for given boxes."""
 
@@ -176,7 +176,7 @@ def object_mask(deps: dict, image: Image.Image, text: str) -> tuple[np.ndarray, 
     return masks.any(axis=0), boxes
 
 
-@register_model("ObjectSegmenting", requires=("Text2Box", "Segmenting"))
+@register_tool_class("ObjectSegmenting", requires=("Text2Box", "Segmenting"))
 class ObjectSegmenting(ToolModel):
     """GroundingDINO boxes for the text, then one SAM mask per box."""
 

@@ -14,12 +14,12 @@ from PIL import Image
 
 from g4t.tools.diffusion import blend, dilate_mask
 from g4t.tools.grounding import not_found, object_mask
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["ImageEditing", "ObjectEditing"]
 
 
-@register_model("ImageEditing", requires=("Text2Box", "Segmenting", "Inpainting"))
+@register_tool_class("ImageEditing", requires=("Text2Box", "Segmenting", "Inpainting"))
 class ImageEditing(ToolModel):
     """Remove or replace an object: GroundingDINO -> SAM -> dilated mask -> SD inpainting (aspect kept).
 
@@ -53,7 +53,7 @@ class ImageEditing(ToolModel):
         return self.deps["Inpainting"].inpaint(image, mask, replacement)
 
 
-@register_model("ObjectEditing", requires=("Text2Box", "Segmenting", "InstructPix2Pix"))
+@register_tool_class("ObjectEditing", requires=("Text2Box", "Segmenting", "InstructPix2Pix"))
 class ObjectEditing(ToolModel):
     """Fine-grained edit of one named object: the instruction is applied by InstructPix2Pix and kept only
     inside the object's dilated SAM mask; every other pixel is the input's."""

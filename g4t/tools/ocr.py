@@ -11,12 +11,12 @@ import re
 
 from PIL import Image
 
-from g4t.tools.registry import ToolError, ToolModel, register_model, tool
+from g4t.tools.registry import ToolError, ToolModel, register_tool_class, tool
 
 __all__ = ["TextDetection"]
 
 
-@register_model("TextDetection")
+@register_tool_class("TextDetection")
 class TextDetection(ToolModel):
     """Tesseract OCR; returns the text read, in reading order, one line per text line."""
 

@@ -1,11 +1,12 @@
 """Tool registry, the ``--load`` parser, lazy model loading and safe tool execution.
 
-A *model class* is the unit users load with ``--load "Name_device,..."`` (the published class
+A *tool class* is the unit users load with ``--load "Name_device,..."`` (the published class
 names: ``ImageCaptioning``, ``Text2Box``, ...). It exposes one or more *tools*: methods decorated
 with ``@tool(name=..., description=..., inputs=...)`` carrying the exact published strings.
-``@register_model("Name", requires=(...))`` records the class; composite classes (the published
+``@register_tool_class("Name", requires=(...))`` records the class; composite classes (the published
 "template models") list the classes they are built from and are created automatically once all of
-them are loaded.
+them are loaded. (``TOOL_CLASSES`` maps class names to ``ToolClassSpec``; ``ToolModel`` is the base of
+every tool class, named for the model weights most of them load.)
 
 Tool inputs are declared by name. ``image`` inputs are resolved inside the conversation's
 workspace and opened as RGB ``PIL.Image``; any other input is passed as a stripped string. A tool
@@ -33,9 +34,9 @@ from g4t.tools.errors import ImageError, PathError
 from g4t.tools.workspace import Workspace
 
 __all__ = [
-    "MODELS",
+    "TOOL_CLASSES",
     "TOOLS",
-    "ModelSpec",
+    "ToolClassSpec",
     "Observation",
     "ToolError",
     "ToolModel",
@@ -44,7 +45,7 @@ __all__ = [
     "check_conditions",
     "parse_load",
     "parse_tool_models",
-    "register_model",
+    "register_tool_class",
     "split_args",
     "tool",
 ]
@@ -110,7 +111,7 @@ class ToolSpec:
 
 
 @dataclass
-class ModelSpec:
+class ToolClassSpec:
     """A loadable class (``--load`` unit).
 
     Attributes:
@@ -133,7 +134,7 @@ class ModelSpec:
     helper: bool = False
 
 
-MODELS: dict[str, ModelSpec] = {}
+TOOL_CLASSES: dict[str, ToolClassSpec] = {}
 TOOLS: dict[str, ToolSpec] = {}
 
 
@@ -195,7 +196,7 @@ def tool(
     return mark
 
 
-def register_model(
+def register_tool_class(
     name: str,
     *,
     requires: tuple[str, ...] = (),
@@ -210,9 +211,9 @@ def register_model(
     """
 
     def deco(cls: type) -> type:
-        if name in MODELS:
-            raise ValueError(f"model class {name!r} is registered twice")
-        spec = ModelSpec(name, cls, tuple(requires), default_model, gpu_memory, helper=helper)
+        if name in TOOL_CLASSES:
+            raise ValueError(f"tool class {name!r} is registered twice")
+        spec = ToolClassSpec(name, cls, tuple(requires), default_model, gpu_memory, helper=helper)
         for attr, fn in cls.__dict__.items():
             if not hasattr(fn, "_g4t_tool"):
                 continue
@@ -221,12 +222,12 @@ def register_model(
                 raise ValueError(f"tool name {facts['name']!r} is registered twice")
             spec.tools.append(ToolSpec(model=name, method=attr, **facts))
         if not spec.tools and not helper:
-            raise ValueError(f"model class {name!r} declares no tools")
+            raise ValueError(f"tool class {name!r} declares no tools")
         if spec.tools and helper:
             raise ValueError(f"helper class {name!r} may not declare tools")
         for t in spec.tools:
             TOOLS[t.name] = t
-        MODELS[name] = spec
+        TOOL_CLASSES[name] = spec
         cls.spec = spec
         return cls
 
@@ -242,7 +243,7 @@ class ToolModel:
         deps: for composite classes, the loaded instances they are built from, by class name.
     """
 
-    spec: ModelSpec
+    spec: ToolClassSpec
 
     def __init__(self, device: str = "cpu", model_id: str | None = None, deps: dict[str, ToolModel] | None = None):
         self.device = device
@@ -314,8 +315,8 @@ def parse_load(text: str) -> dict[str, str]:
             continue
         name, _, device = entry.partition("_")
         name, device = name.strip(), (device.strip() or "cpu")
-        if name not in MODELS:
-            raise ValueError(f"--load: unknown tool class {name!r}; valid names: {', '.join(sorted(MODELS))}")
+        if name not in TOOL_CLASSES:
+            raise ValueError(f"--load: unknown tool class {name!r}; valid names: {', '.join(sorted(TOOL_CLASSES))}")
         if not _DEVICE.match(device):
             raise ValueError(f"--load: bad device {device!r} for {name} (use cpu, cuda, cuda:N or mps)")
         result[name] = device
@@ -332,8 +333,10 @@ def parse_tool_models(text: str | None) -> dict[str, str]:
         name = name.strip()
         if not sep or not model_id.strip():
             raise ValueError(f"--tool_models: expected Class=model_id, got {entry.strip()!r}")
-        if name not in MODELS:
-            raise ValueError(f"--tool_models: unknown tool class {name!r}; valid names: {', '.join(sorted(MODELS))}")
+        if name not in TOOL_CLASSES:
+            raise ValueError(
+                f"--tool_models: unknown tool class {name!r}; valid names: {', '.join(sorted(TOOL_CLASSES))}"
+            )
         result[name] = model_id.strip()
     return result
 
@@ -396,7 +399,7 @@ class Toolbox:
         model_ids = model_ids or {}
         self.instances: dict[str, ToolModel] = {}
         for name, device in load.items():
-            spec = MODELS[name]
+            spec = TOOL_CLASSES[name]
             if spec.requires:
                 missing = [r for r in spec.requires if r not in load]
                 if missing:
@@ -405,7 +408,7 @@ class Toolbox:
                     )
                 continue  # composites are built below
             self.instances[name] = spec.cls(device=device, model_id=model_ids.get(name))
-        for name, spec in MODELS.items():
+        for name, spec in TOOL_CLASSES.items():
             if spec.requires and all(r in self.instances for r in spec.requires):
                 deps = {r: self.instances[r] for r in spec.requires}
                 self.instances[name] = spec.cls(device=deps[spec.requires[0]].device, deps=deps)
@@ -415,7 +418,7 @@ class Toolbox:
         """``(name, description)`` of every loaded tool, in load order."""
         return [(t.name, t.description) for t in self.tools.values()]
 
-    def has_model(self, name: str) -> bool:
+    def has_tool_class(self, name: str) -> bool:
         return name in self.instances
 
     def call(self, tool_name: str, *args):

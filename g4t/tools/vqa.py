@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from PIL import Image
 
-from g4t.tools.registry import ToolModel, register_model, tool
+from g4t.tools.registry import ToolModel, register_tool_class, tool
 
 __all__ = ["VisualQuestionAnswering"]
 
 
-@register_model("VisualQuestionAnswering", default_model="Salesforce/blip-vqa-base", gpu_memory="~1.5 GB")
+@register_tool_class("VisualQuestionAnswering", default_model="Salesforce/blip-vqa-base", gpu_memory="~1.5 GB")
 class VisualQuestionAnswering(ToolModel):
     """BLIP VQA: the question is everything after the first comma (commas included)."""
 
