@@ -16,6 +16,7 @@ from g4t.data.collect import CollectConfig
 from g4t.demo_config import DemoConfig
 from g4t.inference import InferenceConfig
 from g4t.inference_api import ApiInferenceConfig
+from g4t.selection.pipeline import SelectDataConfig
 from g4t.train.config import LoraTrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +28,16 @@ SCRIPTS = {
     "inference_chatgpt.py": (ApiInferenceConfig, ["--ann_path", "a.json", "--save_name", "x"]),
     "lora_finetune.py": (LoraTrainConfig, ["--base_model", "m"]),
     "scripts/get_instruction.py": (CollectConfig, ["--caption_path", "c.json", "--instruction_path", "o.jsonl"]),
+    "scripts/select_data.py": (SelectDataConfig, ["--data_path", "d.json"]),
 }
 LLM = ("gpt4tools.py", "inference.py", "inference_chatgpt.py")
 ALL = (*LLM, "lora_finetune.py")
 RUNNERS = ("inference.py", "inference_chatgpt.py")
-SERVER = (*LLM, "scripts/get_instruction.py")  # scripts with the OpenAI-compatible connection group
+SERVER = (
+    *LLM,
+    "scripts/get_instruction.py",
+    "scripts/select_data.py",
+)  # scripts with the OpenAI-compatible connection group
 
 # (canonical flag, accepted spelling, value or None for a boolean switch, scripts)
 ALIASES = [
@@ -103,9 +109,10 @@ def test_shared_options_have_one_name_and_one_help():
         for flag in SHARED:
             assert flag in actions, f"{script} lacks {flag}"
             helps.setdefault(flag, set()).add(actions[flag].help)
-    teacher = make_parser(CollectConfig)._option_string_actions
-    for flag in SHARED[7:17]:  # the connection group, with the same help as everywhere
-        assert flag in teacher and teacher[flag].help in helps[flag], f"get_instruction.py: {flag}"
+    for cls in (CollectConfig, SelectDataConfig):  # the teacher's and the judge's server
+        actions = make_parser(cls)._option_string_actions
+        for flag in SHARED[7:17]:  # the connection group, with the same help as everywhere
+            assert flag in actions and actions[flag].help in helps[flag], f"{cls.__name__}: {flag}"
     assert {flag: h for flag, h in helps.items() if len(h) > 1} == {}
     train = make_parser(LoraTrainConfig)._option_string_actions
     for flag in ("--base_model", "--lora_model", "--dtype", "--load_in_8bit", "--load_in_4bit", "--load_8bit"):

@@ -219,16 +219,17 @@ def pool(tmp_path_factory):
 def test_select_data_sigterm_keeps_judge_scores_and_the_rerun_asks_only_the_rest(pool, tmp_path):
     from g4t.selection.pipeline import SelectDataConfig, run
     from g4t.selection.samples import sample_hash
+    from g4t.settings import OpenAIConnection
 
     n = len({sample_hash(r) for r in json.loads(pool.read_text())})
     cache = tmp_path / "cache"
     with teacher_server(latency=1.0, reply=lambda prompt: "73\nfine") as judge:
         args = dict(
             data_path=str(pool), output_path=str(tmp_path / "sel.json"), budget=4, labels="none",
-            indicators="judge", judge_model="judge", judge_base_url=judge.base_url, cache_dir=str(cache),
-            n_clusters=2,
+            indicators="judge", cache_dir=str(cache), n_clusters=2,
         )  # fmt: skip
-        cmd = [sys.executable, "scripts/select_data.py", *[f"--{k}={v}" for k, v in args.items()]]
+        server = dict(openai_model="judge", openai_base_url=judge.base_url)
+        cmd = [sys.executable, "scripts/select_data.py", *[f"--{k}={v}" for k, v in (args | server).items()]]
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
         def scored() -> int:
@@ -241,7 +242,7 @@ def test_select_data_sigterm_keeps_judge_scores_and_the_rerun_asks_only_the_rest
         done = scored()
         assert 8 <= done < n and not (tmp_path / "sel.json").exists()
         judge.attempts.clear()
-        result = run(SelectDataConfig(**args), log=lambda *_: None)
+        result = run(SelectDataConfig(**args, judge=OpenAIConnection(**server)), log=lambda *_: None)
         assert sum(judge.attempts.values()) == n - done  # the cached scores were not asked again
     assert len(result.selected) == 4 and scored() == n
     assert len(json.loads((tmp_path / "sel.json").read_text())) == 4

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from g4t.selection.samples import parse_sample
+from g4t.settings import OpenAIConnection
 
 __all__ = ["JUDGE_PROMPT", "LLMJudge", "parse_judge_score"]
 
@@ -54,6 +55,8 @@ class LLMJudge:
         api_key: explicit key (else the backend reads the environment).
         max_concurrency: parallel requests.
         max_new_tokens: reply budget (the score is on the first line).
+        connection: the server settings of the calling script (``--openai_*``, retries, timeouts); when
+            given, its backend is used and ``model`` / ``base_url`` only name the judge in the cache key.
     """
 
     model: str = "gpt-4o-mini"
@@ -62,6 +65,7 @@ class LLMJudge:
     max_concurrency: int = 8
     max_new_tokens: int = 64
     name: str = "judge"
+    connection: OpenAIConnection | None = None  # the script's server flags (model, URL, retries, ...)
 
     def __post_init__(self) -> None:
         self._backend = None
@@ -87,6 +91,8 @@ class LLMJudge:
         from g4t.interrupts import call_in_worker
         from g4t.llm.base import GenerationConfig
 
+        if self._backend is None and self.connection is not None:
+            self._backend = self.connection.backend()
         if self._backend is None:
             from g4t.llm.openai_backend import OpenAIBackend
 

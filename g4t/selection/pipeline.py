@@ -22,9 +22,10 @@ from typing import Literal
 
 import numpy as np
 
-from g4t.cli import arg, split_list
+from g4t.cli import arg, group, split_list
 from g4t.data.io import atomic_write_json, read_records
 from g4t.interrupts import signals_raise_interrupted
+from g4t.settings import OpenAIConnection
 
 __all__ = ["INDICATORS", "SelectDataConfig", "SelectionResult", "run"]
 
@@ -50,8 +51,9 @@ class SelectDataConfig:
         "OpenAssistant/reward-model-deberta-v3-large-v2", help="Sequence-classification reward model."
     )
     reward_max_length: int = arg(512, help="Token budget of the (request, output) pair for the reward model.")
-    judge_model: str = arg("gpt-4o-mini", help="LLM judge model name at the OpenAI-compatible endpoint.")
-    judge_base_url: str | None = arg(None, help="OpenAI-compatible endpoint (vLLM, Ollama...); None: OpenAI.")
+    # the LLM judge's server: the connection group of every script (--openai_model, --openai_base_url,
+    # --max_concurrency ...; the judge indicator only)
+    judge: OpenAIConnection = group(lambda: OpenAIConnection(openai_model="gpt-4o-mini"))
     clip_model: str = arg("openai/clip-vit-large-patch14", help="CLIPModel id or directory.")
     image_root: str = arg(".", help="Folder the records' image paths are relative to (CLIP score).")
     clip_text: Literal["caption", "output", "request"] = arg("caption", help="Text compared with the image.")
@@ -101,6 +103,8 @@ class SelectDataConfig:
             problems.append(f"--indicators: unknown {bad}; choose from {list(INDICATORS)}")
         if self.budget < 1:
             problems.append(f"--budget must be positive, got {self.budget}")
+        if self.judge.protocol != "react":
+            problems.append("--protocol: the judge answers in text; only react applies to select_data.py")
         if self.labels == "train" and self.n_subsets < 2:
             problems.append("--n_subsets must be >= 2 to train the selector")
         if self.pca_components < 1 or self.n_clusters < 1:
@@ -143,7 +147,8 @@ def build_indicators(cfg: SelectDataConfig) -> list:
         elif name == "judge":
             from g4t.selection.judge import LLMJudge
 
-            out.append(LLMJudge(cfg.judge_model, cfg.judge_base_url))
+            judge = cfg.judge
+            out.append(LLMJudge(judge.openai_model, judge.openai_base_url, connection=judge))
         elif name == "clip":
             from g4t.selection.models import ClipScorer
 
