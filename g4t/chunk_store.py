@@ -10,13 +10,12 @@ and are merged (by id) on the next run.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from g4t.data.io import DataError, atomic_write_json
+from g4t.data.io import DataError, JsonlAppender, atomic_write_json
 from g4t.evaluation.io import load_predictions
 
 __all__ = ["ChunkStore"]
@@ -69,9 +68,8 @@ class ChunkStore:
         with self._lock:
             self.records[sample_id] = record
             if self._log is None:
-                self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115  (open for the run)
-            self._log.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self._log.flush()
+                self._log = JsonlAppender(self.log_path)
+            self._log.write(record)
             self.new += 1
             self._pending += 1
             if self._pending >= self.save_every and len(self.records) >= self.existing:

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from g4t.inference import InferenceConfig, build_prompt, resolve_template, run
 from g4t.llm.base import GenerationConfig
 from g4t.llm.scripted import ScriptedBackend
 from g4t.prompts import load_template, template_name_for_adapter
+from testkit.jobs import lines, signal_when
 
 ASSETS = Path(__file__).parent / "assets" / "eval"
 ROOT = Path(__file__).parent.parent
@@ -195,10 +195,6 @@ def _annotations(tmp_path: Path, n: int) -> Path:
     return path
 
 
-def _lines(path: Path) -> int:
-    return path.read_text().count("\n") if path.exists() else 0
-
-
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_saves_finished_results_and_exits_promptly(tmp_path, sig, status):
     ann = _annotations(tmp_path, 60)
@@ -210,20 +206,14 @@ def test_signal_saves_finished_results_and_exits_promptly(tmp_path, sig, status)
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while _lines(side_log) < 5 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        seen = _lines(side_log)  # results already persisted when the signal is sent
-        t0 = time.monotonic()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=20)
-        elapsed = time.monotonic() - t0
+        # the results already persisted when the signal is sent
+        status_, elapsed, seen = signal_when(proc, lambda: (n := lines(side_log)) >= 5 and n, sig, timeout=90)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == status, err[-2000:]
+    assert status_ == status, err[-2000:]
     assert elapsed < 5.0, elapsed  # a few tenths of a second; loose for a loaded machine
     assert "finished prediction(s) to" in err and "Continue with --resume" in err and "Traceback" not in err
     saved = [p["id"] for p in load_predictions(chunk)]
@@ -265,7 +255,7 @@ def test_a_failing_rerun_never_replaces_results_with_fewer(tmp_path, capsys):
         run(cfg, backend=DiesAfterThree(["AI: other"]))
     assert chunk.read_bytes() == before
     assert "kept the existing" in capsys.readouterr().err
-    assert _lines(chunk.with_suffix(".partial.jsonl")) == 3  # the 3 new results wait in the side log
+    assert lines(chunk.with_suffix(".partial.jsonl")) == 3  # the 3 new results wait in the side log
 
     # the next run merges the side log by id: nothing is lost, nothing is generated twice
     cfg.resume = True

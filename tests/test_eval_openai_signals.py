@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from test_eval_openai import api_cfg, counts, fault_server
 from g4t.evaluation.io import load_predictions
 from g4t.inference import main, run
 from g4t.inference_api import ApiInferenceConfig
+from testkit.jobs import lines, signal_when
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,10 +52,6 @@ def _dead_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-def _lines(path: Path) -> int:
-    return path.read_text().count("\n") if path.exists() else 0
-
-
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_saves_finished_replies_and_exits_promptly(server, tmp_path, sig, status):
     ann = _annotations(tmp_path, 60, "#lag")  # 0.2 s per reply, 2 at a time: ~6 s of work
@@ -70,21 +66,15 @@ def test_signal_saves_finished_replies_and_exits_promptly(server, tmp_path, sig,
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while _lines(side_log) < 6 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        seen = _lines(side_log)  # replies already appended when the signal is sent
-        sent_before = len(server.requests)
-        t0 = time.monotonic()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=20)
-        elapsed = time.monotonic() - t0
+        # replies already appended, and requests sent, when the signal is sent
+        progress = lambda: (n := lines(side_log)) >= 6 and (n, len(server.requests))  # noqa: E731
+        status_, elapsed, (seen, sent_before) = signal_when(proc, progress, sig, timeout=90)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == status, err[-2000:]
+    assert status_ == status, err[-2000:]
     assert elapsed < 5.0, elapsed  # measured ~0.1-0.3 s; loose for a loaded machine
     assert "finished prediction(s) to" in err and "Continue with --resume" in err and "Traceback" not in err
     # only what was in flight (and what the normal flow sent before the signal landed); the queue was not sent
@@ -145,7 +135,7 @@ def test_rerun_with_fewer_successes_keeps_the_file_and_merges_later(server, tmp_
     assert counts(run(_cfg(tmp_path, ann, server.base_url, evaluate=False))) == (4, 4)
     assert chunk.read_bytes() == before
     side_log = chunk.with_suffix(".partial.jsonl")
-    assert "kept the existing" in capsys.readouterr().err and _lines(side_log) == 4
+    assert "kept the existing" in capsys.readouterr().err and lines(side_log) == 4
     # the next run first merges those 4 (by id) into the file; with --resume nothing is left to ask
     n = len(server.requests)
     assert counts(run(_cfg(tmp_path, ann, server.base_url, evaluate=False, resume=True))) == (0, 0)

@@ -18,6 +18,7 @@ import pytest
 from train_samples import write
 
 from g4t.data.io import read_jsonl
+from testkit.jobs import lines, signal_when
 from testkit.teacher_server import teacher_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,28 +27,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMER
 EXIT_S = 15.0  # generous on a loaded 2-core box; the jobs themselves stop within a second or two
 
 
-def _signal_when(proc: subprocess.Popen, ready, sig: int, timeout: float = 180.0) -> tuple[int, float]:
-    """Send ``sig`` once ``ready()`` is true; return ``(exit status, seconds from signal to exit)``."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert proc.poll() is None, f"exited early with {proc.returncode}: {proc.stderr.read()[-2000:]}"
-        assert time.monotonic() < deadline, "the job never reached the point to interrupt"
-        time.sleep(0.05)
-    sent = time.monotonic()
-    proc.send_signal(sig)
-    rc = proc.wait(timeout=120)
-    return rc, time.monotonic() - sent
-
-
 def _load_script(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _lines(path: Path) -> int:
-    return path.read_text().count("\n") if path.exists() else 0
 
 
 # ------------------------------------------------------------------------------ get_instruction.py
@@ -66,7 +50,7 @@ def test_get_instruction_sigterm_keeps_answers_and_the_rerun_asks_only_the_rest(
         cmd += ["--concurrency", "2"]
         cmd += [f"--{k}={v}" for k, v in args.items()]
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        rc, seconds = _signal_when(proc, lambda: _lines(out) >= 3, signal.SIGTERM)
+        rc, seconds, _ = signal_when(proc, lambda: lines(out) >= 3, signal.SIGTERM)
         err = proc.stderr.read()
         assert rc == 143 and seconds < EXIT_S, err
         assert "interrupted" in err and "rerun the same command" in err
@@ -115,7 +99,7 @@ def test_magicbrush_sigint_leaves_the_earlier_output_and_the_rerun_writes_it(tmp
     proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = []
     threading.Thread(target=lambda: started.append(proc.stderr.readline()), daemon=True).start()
-    rc, seconds = _signal_when(proc, lambda: started, signal.SIGINT)
+    rc, seconds, _ = signal_when(proc, lambda: started, signal.SIGINT)
     assert "converting" in started[0]
     err = proc.stderr.read()
     assert rc == 130 and seconds < EXIT_S, err
@@ -171,7 +155,7 @@ def test_lora_finetune_sigterm_saves_a_checkpoint_and_the_rerun_resumes(tiny_lla
     proc = subprocess.Popen([sys.executable, str(script), *argv], env=ENV, stderr=subprocess.PIPE, text=True)
     log: list[str] = []
     threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()
-    rc, seconds = _signal_when(proc, lambda: any("step 2/8" in line for line in log), signal.SIGTERM)
+    rc, seconds, _ = signal_when(proc, lambda: any("step 2/8" in line for line in log), signal.SIGTERM)
     time.sleep(0.2)  # let the reader thread take the last lines
     err = "".join(log)
     assert rc == 143 and seconds < EXIT_S, err
@@ -233,9 +217,9 @@ def test_select_data_sigterm_keeps_judge_scores_and_the_rerun_asks_only_the_rest
         proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
         def scored() -> int:
-            return sum(_lines(p) for p in cache.glob("judge-*.jsonl"))
+            return sum(lines(p) for p in cache.glob("judge-*.jsonl"))
 
-        rc, seconds = _signal_when(proc, lambda: scored() >= 8, signal.SIGTERM)
+        rc, seconds, _ = signal_when(proc, lambda: scored() >= 8, signal.SIGTERM)
         err = proc.stderr.read()
         assert rc == 143 and seconds < EXIT_S, err
         assert "finished stages are saved" in err

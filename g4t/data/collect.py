@@ -15,7 +15,6 @@ Reply record: ``{"id", "file_name", "caption", "instructions", "model", "usage",
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from g4t.cli import arg, group, split_list
 from g4t.data.captions import Caption, load_captions
-from g4t.data.io import DataError, read_jsonl
+from g4t.data.io import DataError, JsonlAppender, read_jsonl
 from g4t.data.teacher import teacher_prompt, teacher_tool_lines
 from g4t.interrupts import Interrupted, call_in_worker, signals_raise_interrupted
 from g4t.settings import OpenAIConnection
@@ -98,32 +97,6 @@ def _done_ids(path: Path) -> set[str]:
     return done
 
 
-class _Writer:
-    """Thread-safe line appender: one ``write`` of a whole line, flushed, per record.
-
-    Flushed to the OS at once, so a killed process loses nothing it reported; no ``fsync`` per line
-    (that would serialise the workers on the disk for protection against power loss only). After
-    ``close`` (an interrupted run) later records are dropped.
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(path, "a", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, record: dict) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock:
-            if self._f.closed:  # interrupted: what was written is final
-                return
-            self._f.write(line)
-            self._f.flush()
-
-    def close(self) -> None:
-        with self._lock:  # waits for a line being written: the file never ends in a cut line
-            self._f.close()
-
-
 def _make_backend(cfg: CollectConfig):
     return cfg.openai.backend(max_tokens=cfg.max_tokens)
 
@@ -150,7 +123,7 @@ def collect(cfg: CollectConfig) -> dict:
     backend = _make_backend(cfg)
     prompts = [teacher_prompt(c.caption, cfg.tools) for c in todo]
     gen = GenerationConfig(temperature=cfg.temperature, top_p=1.0, max_new_tokens=cfg.max_tokens, do_sample=True)
-    writer, failures = _Writer(out), None
+    writer, failures = JsonlAppender(out), None
     counts = {"ok": 0, "failed": 0}
     bar = None
     if cfg.progress and todo:
@@ -184,7 +157,7 @@ def collect(cfg: CollectConfig) -> dict:
         else:
             with lock:
                 if failures is None:
-                    failures = _Writer(fpath)
+                    failures = JsonlAppender(fpath)
             failures.write(
                 base | {"error": completion.error, "attempts": completion.attempts, "model": cfg.openai.openai_model}
             )

@@ -12,12 +12,14 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DataError",
+    "JsonlAppender",
     "atomic_write_json",
     "atomic_write_text",
     "read_json",
@@ -306,3 +308,30 @@ def write_json_set(files: Sequence[tuple[str | Path, Any, int | None]]) -> None:
     for _, backup in backups:
         if backup is not None:
             backup.unlink(missing_ok=True)
+
+
+class JsonlAppender:
+    """Thread-safe JSON Lines appender: one ``write`` of a whole line, flushed, per record (the
+    persist-as-it-arrives log of the long jobs).
+
+    Flushed to the OS at once, so a killed process loses nothing it reported; no ``fsync`` per line
+    (that would serialise the workers on the disk for protection against power loss only). After
+    ``close`` (an interrupted run) later records are dropped.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open until close)
+        self._lock = threading.Lock()
+
+    def write(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._f.closed:  # interrupted: what was written is final
+                return
+            self._f.write(line)
+            self._f.flush()
+
+    def close(self) -> None:
+        with self._lock:  # waits for a line being written: the file never ends in a cut line
+            self._f.close()
