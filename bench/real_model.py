@@ -82,8 +82,11 @@ class RealModelConfig:
     lora_layers: int = arg(10, help="Adapt only the last N layers (0: all).")
     learning_rate: float = arg(1e-3, help="Peak learning rate.")
     num_epochs: int = arg(1, help="Epochs over the training records.")
+    train_on_observations: bool = arg(
+        False, help="Keep the tool results in the loss (published); False masks their random file names."
+    )
     micro_batch_size: int = arg(4, help="Samples per forward pass.")
-    batch_size: int = arg(8, help="Samples per optimizer step.")
+    batch_size: int = arg(4, help="Samples per optimizer step.")
     warmup_steps: int = arg(5, help="Warmup steps.")
     dtype: str = arg("auto", help="Training and inference precision (auto: bf16 where the CPU has bf16 units).")
     max_new_tokens: int = arg(64, help="Generation budget per record (a tool call is about 30 tokens).")
@@ -272,7 +275,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
-        cmd += ["--seed", str(cfg.seed)]
+        cmd += ["--seed", str(cfg.seed), "--train_on_observations", str(cfg.train_on_observations)]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
     saved = json.loads((out / CONFIG_FILE).read_text())["resolved"]

@@ -48,6 +48,7 @@ __all__ = [
     "human_response",
     "image_history",
     "load_template",
+    "observation_spans",
     "prompt_layout",
     "prompt_strings",
     "render_agent_prompt",
@@ -95,6 +96,19 @@ def prompt_strings() -> dict[str, str]:
 def tool_response(tool_name: str, args: str) -> str:
     """A tool-call step as in the training data (ends with a bare ``Observation:`` line)."""
     return prompt_strings()["tool_response_format"].format(tool_name=tool_name, args=args)
+
+
+_OBSERVATION = re.compile(r"Observation:(.*?)(?=\nThought:|\n\n|\Z)", re.S)
+
+
+def observation_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans ``[start, end)`` of the tool results in a ReAct text.
+
+    A result is what follows ``Observation:`` up to the next ``Thought:`` line, blank line or the end
+    of the text, its leading space or newline included. The model never writes these (generation stops at
+    ``Observation:``); in generated data they are random file names, unlearnable by construction.
+    """
+    return [m.span(1) for m in _OBSERVATION.finditer(text) if m.end(1) > m.start(1)]
 
 
 def human_response(response: str) -> str:

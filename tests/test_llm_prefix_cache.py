@@ -47,7 +47,7 @@ def test_agent_steps_reuse_the_previous_step_and_give_the_same_replies(tiny):
     from g4t.llm.hf import HFBackend
 
     model, tokenizer, lengths = tiny
-    plain, cached = HFBackend(model, tokenizer, prefix_cache=0), HFBackend(model, tokenizer)
+    plain, cached = HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0), HFBackend(model, tokenizer)
     expected, prompts = _steps(plain, SYSTEM + "Human: detect the dog\n")
     lengths.clear()
     assert _steps(cached, SYSTEM + "Human: detect the dog\n") == (expected, prompts)
@@ -70,7 +70,7 @@ def test_the_shared_system_prefix_serves_other_users_and_entries_survive(tiny):
     from g4t.llm.hf import HFBackend
 
     model, tokenizer, lengths = tiny
-    plain, cached = HFBackend(model, tokenizer, prefix_cache=0), HFBackend(model, tokenizer)
+    plain, cached = HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0), HFBackend(model, tokenizer)
     a, b = SYSTEM + "Human: who are you?\n", SYSTEM + "Human: make it red\n"
     cached.generate([a], gen=GEN)
     (reply_b,), computed = _prefill(lengths, lambda: cached.generate([b], gen=GEN))
@@ -84,7 +84,7 @@ def test_beams_sampling_and_batches_still_work_with_the_cache(tiny):
     from g4t.llm.hf import HFBackend
 
     model, tokenizer, _ = tiny
-    plain, cached = HFBackend(model, tokenizer, prefix_cache=0), HFBackend(model, tokenizer)
+    plain, cached = HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0), HFBackend(model, tokenizer)
     prompt = SYSTEM + "Human: hi\n"
     beams = GenerationConfig(max_new_tokens=6, num_beams=2)
     assert cached.generate([prompt], gen=beams) == plain.generate([prompt], gen=beams)
@@ -99,7 +99,7 @@ def test_concurrent_users_get_their_own_answers(tiny):
     from g4t.llm.hf import HFBackend
 
     model, tokenizer, _ = tiny
-    plain, cached = HFBackend(model, tokenizer, prefix_cache=0), HFBackend(model, tokenizer, prefix_cache=3)
+    plain, cached = HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0), HFBackend(model, tokenizer, prefix_cache=3)
     firsts = [SYSTEM + f"Human: request number {i}\n" for i in range(4)]
     expected = [_steps(plain, f, 2)[0] for f in firsts]
     with ThreadPoolExecutor(4) as pool:
@@ -149,7 +149,7 @@ def test_real_model_agent_steps_are_identical_with_reuse():
     steps = [[], [Step("Edge Detection On Image", "image/1a2b3c4d.png", "image/5e6f7a8b.png")]]
     prompts = [agent.build_prompt(memory, "Detect the edges of the image", s) for s in steps]
     gen = GenerationConfig(max_new_tokens=8)
-    plain = HFBackend(model, tokenizer, prefix_cache=0)
+    plain = HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0)
     replies = [agent.backend.generate([p], STOP, gen)[0] for p in prompts]
     assert replies == [plain.generate([p], STOP, gen)[0] for p in prompts]
     cache = agent.backend.prefix_cache

@@ -58,12 +58,13 @@ def test_the_stream_reuses_the_previous_step_and_raises_generation_errors(backen
     assert backend.prefix_cache.computed_tokens - before < len(backend.tokenizer(step2)["input_ids"]) // 2
     from g4t.llm.hf import HFBackend
 
-    assert text == HFBackend(backend.model, backend.tokenizer, prefix_cache=0).generate([step2], gen=gen)[0]
+    plain = HFBackend(backend.model, backend.tokenizer, prefix_cache=0, prompt_lookup=0)  # model.generate
+    assert text == plain.generate([step2], gen=gen)[0]
 
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(backend.model, "generate", broken)
+    monkeypatch.setattr(backend.model, "forward", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
         list(backend.stream(PROMPT, gen=gen))
     assert not _streams()

@@ -97,3 +97,53 @@ def test_stats_summary(tok):
     samples, stats = tokenize_records(tok, load_template("gpt4tools"), [RECORD] * 3, 1024)
     assert len(samples) == stats.kept == 3 and stats.truncated == 0
     assert stats.tokens == 3 * len(samples[0]["input_ids"]) and stats.label_tokens > 0
+
+
+CHAIN = {
+    "instruction": "GPT4Tools can handle various text and visual tasks.\nNew input: edges then a cat\n"
+    "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: a.png\n"
+    "Observation: image/qzkfjwpe.png\n",
+    "input": "",
+    "output": "Thought: Do I need to use a tool? Yes\nAction: Generate Image Condition On Canny Image\n"
+    "Action Input: image/qzkfjwpe.png, a cat\nObservation:\nResult saved as image/xvbnmlkj.png\n"
+    "Thought: Do I need to use a tool? No\nAI: Result saved as image/xvbnmlkj.png\n\n",
+}
+
+
+def test_observation_spans_cover_each_tool_result_only():
+    from g4t.prompts import observation_spans
+
+    text = CHAIN["instruction"] + CHAIN["output"]
+    results = [text[a:b] for a, b in observation_spans(text)]
+    assert results == [" image/qzkfjwpe.png", "\nResult saved as image/xvbnmlkj.png"]
+    assert observation_spans("Thought: x\nObservation:") == []  # a bare marker has no result
+    tail = "Observation: a tail\nwithout a thought\n\n### ASSISTANT:\n"  # stops at a blank line (template)
+    assert [tail[a:b] for a, b in observation_spans(tail)] == [" a tail\nwithout a thought"]
+
+
+@pytest.mark.parametrize("train_on_inputs", [False, True])
+def test_masking_observations_drops_only_the_tool_results(tok, train_on_inputs):
+    t = load_template("gpt4tools")
+    kept, _ = tokenize_sample(tok, t, CHAIN, 1024, train_on_inputs=train_on_inputs)
+    masked, _ = tokenize_sample(tok, t, CHAIN, 1024, train_on_inputs=train_on_inputs, train_on_observations=False)
+    assert masked["input_ids"] == kept["input_ids"]
+    full, trained = _trained_text(tok, kept), _trained_text(tok, masked)
+    assert "Result saved as image/xvbnmlkj.png\nThought" in full
+    # the result is gone from the loss, but the final answer that copies it is still trained
+    assert trained.count("xvbnmlkj") == 1 and "AI: Result saved as image/xvbnmlkj.png" in trained
+    assert "Observation:" in trained and "Action Input: image/qzkfjwpe.png, a cat" in trained
+    assert ("Observation: image/qzkfjwpe.png" in full) is train_on_inputs
+    assert trained.count("qzkfjwpe") == 1  # only where the model copies it into its action input
+
+
+def test_train_on_observations_flag_and_old_runs_resume(tmp_path):
+    from g4t.cli import parse_args
+    from g4t.train.config import LoraTrainConfig
+    from g4t.train.trainer import run_differences
+
+    (cfg,) = parse_args(LoraTrainConfig, args=["--base_model", "m", "--train_on_observations", "False"])
+    assert cfg.train_on_observations is False
+    (default,) = parse_args(LoraTrainConfig, args=["--base_model", "m"])
+    saved = {k: v for k, v in default.to_dict().items() if k != "train_on_observations"}  # saved before the flag
+    assert run_differences(default, saved) == []
+    assert run_differences(cfg, saved) == ["--train_on_observations None -> False"]

@@ -17,6 +17,7 @@ from g4t.llm.base import (
     truncate_at_stop,
 )
 from g4t.llm.prefix_cache import PrefixCache
+from g4t.llm.prompt_lookup import greedy_lookup_decode
 from g4t.precision import DTypeName, dtype_label, quantization_config, resolve_dtype
 
 __all__ = ["HFBackend", "load_model"]
@@ -113,7 +114,11 @@ class _TokenQueue:
         if not self.prompt_seen:  # generate() first puts the prompt
             self.prompt_seen = True
             return
-        self.tokens.put(value.reshape(-1).tolist())
+        self.add(value.reshape(-1).tolist())
+
+    def add(self, ids: list[int]) -> None:
+        """New token ids (from a decoder that does not put the prompt first)."""
+        self.tokens.put(ids)
 
     def end(self) -> None:
         pass
@@ -150,13 +155,18 @@ class HFBackend:
         tokenizer: its tokenizer (left padding).
         batch_size: prompts per batch.
         prefix_cache: prompt KV caches kept for reuse (0: none, every prompt is prefilled in full).
+        prompt_lookup: draft tokens checked per forward pass when one prompt is decoded greedily
+            (``g4t.llm.prompt_lookup``; 0: ``model.generate``, one token per pass).
     """
 
-    def __init__(self, model, tokenizer, batch_size: int = 8, prefix_cache: int = 4) -> None:
+    def __init__(
+        self, model, tokenizer, batch_size: int = 8, prefix_cache: int = 4, prompt_lookup: int = 10
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.prefix_cache = PrefixCache(prefix_cache) if prefix_cache > 0 else None
+        self.prompt_lookup = prompt_lookup
 
     @classmethod
     def from_pretrained(
@@ -272,6 +282,8 @@ class HFBackend:
             from transformers import StoppingCriteriaList
 
             kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
+        if self.prompt_lookup and self._plain_greedy(gen):
+            return self._lookup_one(ids, stop, gen, streamer, cancel)
         input_ids = torch.tensor([ids], device=device)
         with torch.inference_mode():
             cached, past = self.prefix_cache.take(ids) if reuse else (0, None)
@@ -289,6 +301,51 @@ class HFBackend:
             held = out.past_key_values.get_seq_length()  # prompt + every new token but the last
             if len(ids) <= held <= len(ids) + len(new):
                 self.prefix_cache.put(ids + new[: held - len(ids)], out.past_key_values)
+        return truncate_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
+
+    # generation-config fields that change greedy choices; with any of them set, model.generate decodes
+    _PROCESSORS = ("repetition_penalty", "no_repeat_ngram_size", "bad_words_ids", "suppress_tokens",
+                   "begin_suppress_tokens", "forced_bos_token_id", "forced_eos_token_id", "min_length",
+                   "min_new_tokens", "sequence_bias", "encoder_repetition_penalty")  # fmt: skip
+
+    def _plain_greedy(self, gen: GenerationConfig) -> bool:
+        """Greedy decoding with nothing that ``greedy_lookup_decode`` would not reproduce."""
+        if gen.do_sample or gen.num_beams != 1:
+            return False
+        config = getattr(self.model, "generation_config", None)
+        neutral = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+                   "min_length": 0, "min_new_tokens": 0}  # fmt: skip
+        return not any(getattr(config, k, None) not in (None, neutral.get(k)) for k in self._PROCESSORS)
+
+    def _eos_ids(self) -> list[int]:
+        config_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = config_eos if isinstance(config_eos, list) else [config_eos]
+        return [i for i in [*ids, self.tokenizer.eos_token_id] if i is not None]
+
+    def _lookup_one(self, ids: list[int], stop: Sequence[str], gen: GenerationConfig, streamer, cancel) -> str:
+        """Greedy decoding of one prompt with prompt-lookup drafts, from the longest cached prefix."""
+        import torch
+        from transformers import DynamicCache
+
+        def stopped(new: list[int]) -> bool:
+            return bool(stop) and any(s in self.tokenizer.decode(new, skip_special_tokens=True) for s in stop)
+
+        with torch.inference_mode():
+            _, past = self.prefix_cache.take(ids) if self.prefix_cache is not None else (0, None)
+            cache = past if past is not None else DynamicCache(config=self.model.config)
+            new = greedy_lookup_decode(
+                self.model,
+                ids,
+                cache,
+                gen.max_new_tokens,
+                self._eos_ids(),
+                stopped,
+                streamer.add if streamer is not None else None,
+                cancel.is_set if cancel is not None else None,
+                num_draft=self.prompt_lookup,
+            )
+        if self.prefix_cache is not None and new:
+            self.prefix_cache.put(ids + new[:-1], cache)
         return truncate_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
 
     def _generate_hf(self, prompts: Sequence[str], stop: Sequence[str], gen: GenerationConfig) -> list[str]:

@@ -70,6 +70,11 @@ class LoraTrainConfig:
         help="Also train on the prompt tokens. Default False: loss on the response only (published alpaca-lora "
         "default was True; the later GPT4Tools train.py masks the prompt).",
     )
+    train_on_observations: bool = arg(
+        True,
+        help="Also train on the tool results after each 'Observation:' (published). False masks them: the "
+        "model never writes them, and generated results are random file names whose loss is noise.",
+    )
     add_eos_token: bool = arg(
         False,
         help="Published flag; only affected the prompt-length computation (EOS is always appended to untruncated "

@@ -9,7 +9,10 @@ trainer) into plain functions:
 * labels are a copy of the ids; unless ``train_on_inputs``, the prompt part gets ``-100``. The
   boundary is found with the tokenizer's character offsets (exact even when a token straddles the
   prompt/response boundary); tokenizers without offsets fall back to the published rule "mask the
-  first ``len(tokenize(prompt))`` tokens".
+  first ``len(tokenize(prompt))`` tokens";
+* unless ``train_on_observations``, the tool results after each ``Observation:`` get ``-100`` too
+  (``prompts.observation_spans``): the model never writes them, and generated results are random
+  file names whose loss is noise (not published; see ``docs/training.md``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from g4t.prompts import PromptTemplate
+from g4t.prompts import PromptTemplate, observation_spans
 
 __all__ = ["IGNORE_INDEX", "TokenizeStats", "tokenize_records", "tokenize_sample"]
 
@@ -77,6 +80,7 @@ def tokenize_sample(
     record: dict[str, str],
     cutoff_len: int,
     train_on_inputs: bool = False,
+    train_on_observations: bool = True,
 ) -> tuple[dict[str, list[int]], bool]:
     """Tokenize one record.
 
@@ -87,19 +91,27 @@ def tokenize_sample(
         cutoff_len: maximum length in tokens, EOS included.
         train_on_inputs: keep the prompt tokens in the loss (published alpaca-lora default); otherwise
             only the response and its EOS are trained.
+        train_on_observations: keep the tool results (the text after each ``Observation:``) in the
+            loss, as published; otherwise they are masked wherever they occur.
 
     Returns:
         ``({"input_ids", "attention_mask", "labels"}, truncated)``.
     """
-    out, stats = _tokenize_batch(tokenizer, template, [record], cutoff_len, train_on_inputs, keep_empty=True)
+    out, stats = _tokenize_batch(
+        tokenizer, template, [record], cutoff_len, train_on_inputs, train_on_observations, keep_empty=True
+    )
     return out[0], bool(stats.truncated)
 
 
-def _tokenize_batch(tokenizer, template, records, cutoff_len, train_on_inputs, keep_empty=False):
+def _tokenize_batch(
+    tokenizer, template, records, cutoff_len, train_on_inputs, train_on_observations=True, keep_empty=False
+):
     stats = TokenizeStats(samples=len(records))
     prompts = [template.render(r["instruction"], r.get("input", "")) for r in records]
     fulls = [p + r["output"] for p, r in zip(prompts, records, strict=True)]
-    with_offsets = _supports_offsets(tokenizer) and not train_on_inputs
+    if not train_on_observations and not _supports_offsets(tokenizer):
+        raise ValueError("masking tool observations (--train_on_observations false) needs a fast tokenizer")
+    with_offsets = _supports_offsets(tokenizer) and not (train_on_inputs and train_on_observations)
     enc = tokenizer(fulls, truncation=False, padding=False, return_offsets_mapping=with_offsets, verbose=False)
     if not train_on_inputs and not with_offsets:
         prompt_lens = [len(ids) for ids in tokenizer(prompts, truncation=False, padding=False)["input_ids"]]
@@ -123,6 +135,11 @@ def _tokenize_batch(tokenizer, template, records, cutoff_len, train_on_inputs, k
             else:
                 n_prompt = prompt_lens[i]
             labels[:n_prompt] = [IGNORE_INDEX] * min(n_prompt, len(labels))
+        if not train_on_observations:
+            spans = observation_spans(fulls[i])
+            for j, (start, _) in enumerate(enc["offset_mapping"][i][: len(ids)]):
+                if any(a <= start < b for a, b in spans):
+                    labels[j] = IGNORE_INDEX
         n_labels = sum(1 for x in labels[1:] if x != IGNORE_INDEX)  # the first label is never predicted
         stats.truncated += truncated
         if n_labels == 0 and not keep_empty:
@@ -143,6 +160,7 @@ def tokenize_records(
     records: Sequence[dict[str, str]],
     cutoff_len: int,
     train_on_inputs: bool = False,
+    train_on_observations: bool = True,
     chunk_size: int = 2000,
 ) -> tuple[list[dict[str, list[int]]], TokenizeStats]:
     """Tokenize every record (batched through the fast tokenizer) and collect ``TokenizeStats``.
@@ -154,7 +172,12 @@ def tokenize_records(
     total = TokenizeStats()
     for start in range(0, len(records), chunk_size):
         part, stats = _tokenize_batch(
-            tokenizer, template, records[start : start + chunk_size], cutoff_len, train_on_inputs
+            tokenizer,
+            template,
+            records[start : start + chunk_size],
+            cutoff_len,
+            train_on_inputs,
+            train_on_observations,
         )
         samples.extend(part)
         for name in ("samples", "kept", "truncated", "dropped_no_labels", "tokens", "label_tokens"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import dataclasses
 import logging
 import os
 import sys
@@ -148,6 +149,9 @@ def _same_path(a, b) -> bool:
     return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(LoraTrainConfig) if f.default is not dataclasses.MISSING}
+
+
 def run_differences(cfg: LoraTrainConfig, saved: dict[str, Any]) -> list[str]:
     """The flags (other than operational ones such as logging) in which ``cfg`` differs from a saved config.
 
@@ -159,6 +163,8 @@ def run_differences(cfg: LoraTrainConfig, saved: dict[str, Any]) -> list[str]:
     for key, value in cfg.to_dict().items():
         if key in _OPERATIONAL:
             continue
+        if key not in saved and value == _DEFAULTS.get(key):
+            continue  # a flag added after that run was saved, at its default
         old = saved.get(key)
         if key in ("base_model", "data_path", "lora_model", "deepspeed") and _same_path(old, value):
             continue
@@ -465,13 +471,17 @@ def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
 
     records = load_records(cfg.data_path)
     train_records, val_records = split_records(records, cfg.val_set_size, cfg.seed)
-    train_data, train_stats = tokenize_records(tokenizer, template, train_records, cfg.cutoff_len, cfg.train_on_inputs)
+    train_data, train_stats = tokenize_records(
+        tokenizer, template, train_records, cfg.cutoff_len, cfg.train_on_inputs, cfg.train_on_observations
+    )
     logger.info(train_stats.summary(cfg.cutoff_len, "train"))
     if not train_data:
         raise TrainError(f"{cfg.data_path}: no trainable samples left after tokenization (raise --cutoff_len?)")
     val_data, val_stats = [], None
     if val_records:
-        val_data, val_stats = tokenize_records(tokenizer, template, val_records, cfg.cutoff_len, cfg.train_on_inputs)
+        val_data, val_stats = tokenize_records(
+            tokenizer, template, val_records, cfg.cutoff_len, cfg.train_on_inputs, cfg.train_on_observations
+        )
         logger.info(val_stats.summary(cfg.cutoff_len, "val"))
 
     attn = pick_attn_implementation(cfg.attn_implementation, cfg.packing, cuda)
