@@ -99,7 +99,10 @@ def test_concurrent_users_get_their_own_answers(tiny):
     from g4t.llm.hf import HFBackend
 
     model, tokenizer, _ = tiny
-    plain, cached = HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0), HFBackend(model, tokenizer, prefix_cache=3)
+    plain, cached = (
+        HFBackend(model, tokenizer, prefix_cache=0, prompt_lookup=0),
+        HFBackend(model, tokenizer, prefix_cache=3),
+    )
     firsts = [SYSTEM + f"Human: request number {i}\n" for i in range(4)]
     expected = [_steps(plain, f, 2)[0] for f in firsts]
     with ThreadPoolExecutor(4) as pool:

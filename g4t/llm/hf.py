@@ -159,9 +159,7 @@ class HFBackend:
             (``g4t.llm.prompt_lookup``; 0: ``model.generate``, one token per pass).
     """
 
-    def __init__(
-        self, model, tokenizer, batch_size: int = 8, prefix_cache: int = 4, prompt_lookup: int = 10
-    ) -> None:
+    def __init__(self, model, tokenizer, batch_size: int = 8, prefix_cache: int = 4, prompt_lookup: int = 10) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size

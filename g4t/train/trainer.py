@@ -15,10 +15,10 @@ the adapter there is finished; a different configuration is refused instead of o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
-import dataclasses
 import logging
 import os
 import sys
