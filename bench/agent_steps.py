@@ -3,14 +3,19 @@
 Each step's prompt is built by ``g4t.agent.Agent.build_prompt`` (the published agent prompt in the training
 layout, eight tools listed, an uploaded image in the history, the ``gpt4tools`` template); the model's reply
 is parsed, and a scripted tool observation (a new image name) becomes the next step of the scratchpad, as in
-``Conversation.run``. The same turn runs through ``HFBackend(prefix_cache=0)`` (every step prefilled in full)
-and ``HFBackend`` (steps 2 and 3 start from the KV cache of the previous step), greedy, in one process.
+``Conversation.run``. The same turn runs, greedy, in one process, through four ``HFBackend`` settings:
+
+* ``generate``: ``model.generate``, every step prefilled in full (``prefix_cache=0, prompt_lookup=0``);
+* ``generate+reuse``: ``model.generate`` from the KV cache of the previous step (``prompt_lookup=0``);
+* ``lookup``: prompt-lookup decoding (``g4t.llm.prompt_lookup``), every step prefilled in full;
+* ``lookup+reuse``: both (the default ``HFBackend``).
 
 Measured: the prompt positions the model computes at each step (counted by a hook on the input embeddings:
-the first forward pass of a ``generate`` call is its prefill) and the wall time of each step and of the
-turn (the minimum over ``--repeats`` runs of each, interleaved); the replies must be identical. Written to
-``--out`` (``step2_prefill_fraction``, ``step2_time_fraction``, ``turn_time_ratio``: with / without reuse;
-``outputs_equal``) and printed.
+the first forward pass of a step is its prefill) and the wall time of each step and of the turn (the
+minimum over ``--repeats`` runs of each, interleaved); the replies must be identical in all four. Written to
+``--out`` and printed: ``step2_prefill_fraction`` and ``step2_time_fraction`` / ``turn_time_ratio`` compare
+the default with reuse against the same decoder without it (``lookup+reuse`` / ``lookup``); the same
+ratios for ``model.generate`` and against plain ``generate`` are kept beside them.
 
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 nice -n 5 python bench/agent_steps.py --threads 2
     # with the adapter bench/real_model.py trained (replies end at "Observation:", as in a served model)
@@ -92,14 +97,19 @@ def main() -> None:
     template = load_template("gpt4tools")
     HFBackend(model, tokenizer, prefix_cache=0).generate(["Hi."], stop=["\nObservation:"], gen=gen)  # warm-up
 
-    settings = {"without": 0, "with": 4}  # prefix-cache entries
+    settings = {  # name: (prefix-cache entries, prompt-lookup draft tokens)
+        "generate": (0, 0),
+        "generate+reuse": (4, 0),
+        "lookup": (0, 10),
+        "lookup+reuse": (4, 10),
+    }
     runs: dict[str, list[list[dict]]] = {name: [] for name in settings}
     for r in range(args.repeats):
-        for name, entries in settings.items():
-            agent = Agent(HFBackend(model, tokenizer, prefix_cache=entries), toolbox, template, gen=gen)
-            turn = run_turn(agent, counter)
+        for name, (entries, lookup) in settings.items():
+            backend = HFBackend(model, tokenizer, prefix_cache=entries, prompt_lookup=lookup)
+            turn = run_turn(Agent(backend, toolbox, template, gen=gen), counter)
             runs[name].append(turn)
-            print(f"run {r + 1}, {name} reuse: " + ", ".join(
+            print(f"run {r + 1}, {name}: " + ", ".join(
                 f"step {k + 1} {s['prefill_tokens']}/{s['prompt_tokens']} tokens {s['seconds']:.2f} s"
                 for k, s in enumerate(turn)), flush=True)  # fmt: skip
 
@@ -109,9 +119,16 @@ def main() -> None:
     def turn_time(name: str) -> float:
         return min(sum(s["seconds"] for s in turn) for turn in runs[name])
 
+    def ratios(with_: str, without: str) -> dict:
+        a, b = runs[with_][0], runs[without][0]
+        return {
+            "step2_prefill_fraction": round(a[1]["prefill_tokens"] / b[1]["prefill_tokens"], 4),
+            "step2_time_fraction": round(best(with_, 1) / best(without, 1), 4),
+            "turn_time_ratio": round(turn_time(with_) / turn_time(without), 4),
+        }
+
     replies = {name: [[s["reply"] for s in turn] for turn in turns] for name, turns in runs.items()}
-    outputs_equal = all(t == replies["without"][0] for turns in replies.values() for t in turns)
-    without, with_ = runs["without"][0], runs["with"][0]
+    outputs_equal = all(t == replies["generate"][0] for turns in replies.values() for t in turns)
     result = {
         "settings": {
             "base_model": args.base_model,
@@ -123,28 +140,29 @@ def main() -> None:
             "layout": "training",
             "tools": len(toolbox.descriptions()),
         },  # fmt: skip
-        "step2_prefill_fraction": round(with_[1]["prefill_tokens"] / without[1]["prefill_tokens"], 4),
-        "step2_time_fraction": round(best("with", 1) / best("without", 1), 4),
-        "turn_time_ratio": round(turn_time("with") / turn_time("without"), 4),
+        **ratios("lookup+reuse", "lookup"),
         "outputs_equal": outputs_equal,
+        "generate": ratios("generate+reuse", "generate"),
+        "vs_plain_generate": ratios("lookup+reuse", "generate"),
         "steps": [
             {
                 "step": k + 1,
-                "prompt_tokens": without[k]["prompt_tokens"],
-                "prefill_tokens_without": without[k]["prefill_tokens"],
-                "prefill_tokens_with": with_[k]["prefill_tokens"],
-                "seconds_without": best("without", k),
-                "seconds_with": best("with", k),
+                "prompt_tokens": runs["generate"][0][k]["prompt_tokens"],
+                **{f"prefill_tokens[{name}]": runs[name][0][k]["prefill_tokens"] for name in settings},
+                **{f"seconds[{name}]": best(name, k) for name in settings},
             }
-            for k in range(len(without))
+            for k in range(len(runs["generate"][0]))
         ],  # fmt: skip
-        "turn_seconds": {"without": round(turn_time("without"), 3), "with": round(turn_time("with"), 3)},
-        "replies": replies["with"][0],
+        "turn_seconds": {name: round(turn_time(name), 3) for name in settings},
+        "replies": replies["lookup+reuse"][0],
     }
     atomic_write_json(args.out, result, indent=1)
-    print(f"step 2 computes {result['step2_prefill_fraction']:.1%} of its prompt tokens "
-          f"({with_[1]['prefill_tokens']}/{without[1]['prefill_tokens']}) and takes {result['step2_time_fraction']:.1%} "
-          f"of the time without reuse; whole turn {result['turn_time_ratio']:.2f}x; outputs equal: {outputs_equal}")  # fmt: skip
+    g, v = result["generate"], result["vs_plain_generate"]
+    print(f"step 2 with reuse computes {result['step2_prefill_fraction']:.1%} of its prompt tokens and takes "
+          f"{result['step2_time_fraction']:.1%} of the time without reuse (prompt lookup in both; with model.generate "
+          f"{g['step2_time_fraction']:.1%}; against plain generate {v['step2_time_fraction']:.1%}); whole turn "
+          f"{result['turn_time_ratio']:.2f}x ({v['turn_time_ratio']:.2f}x against plain generate); outputs equal: "
+          f"{outputs_equal}")  # fmt: skip
     print(f"wrote {args.out}")
 
 

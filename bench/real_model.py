@@ -71,6 +71,12 @@ class RealModelConfig:
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
+    chitchat_share: float = arg(
+        0.5, help="Share of the final-answer records that answer chit-chat (the rest relay a tool's result)."
+    )
+    balance_tools: bool = arg(
+        True, help="Spread the tool-call records evenly over the tools (False: as the teacher's data has them)."
+    )
     negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     n_eval: int = arg(60, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
     curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
@@ -82,9 +88,6 @@ class RealModelConfig:
     lora_layers: int = arg(10, help="Adapt only the last N layers (0: all).")
     learning_rate: float = arg(1e-3, help="Peak learning rate.")
     num_epochs: int = arg(1, help="Epochs over the training records.")
-    train_on_observations: bool = arg(
-        False, help="Keep the tool results in the loss (published); False masks their random file names."
-    )
     micro_batch_size: int = arg(4, help="Samples per forward pass.")
     batch_size: int = arg(4, help="Samples per optimizer step.")
     warmup_steps: int = arg(5, help="Warmup steps.")
@@ -96,6 +99,8 @@ class RealModelConfig:
         self.unseen_tools = split_list(self.unseen_tools)
         if not 0 <= self.answer_share < 1:
             raise ValueError(f"--answer_share must be in [0, 1), got {self.answer_share}")
+        if not 0 <= self.chitchat_share <= 1:
+            raise ValueError(f"--chitchat_share must be in [0, 1], got {self.chitchat_share}")
 
 
 def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern: str | None = None) -> float:
@@ -128,13 +133,79 @@ def _uses(record: dict, tools: set[str]) -> bool:
 
 
 def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
-    """Teacher replies -> training records and the three evaluation splits (skipped when present)."""
-    from g4t.data.offline_teacher import extra_tools, generator_tools, write_negatives, write_replies
-
+    """Teacher replies -> training records and the three evaluation splits (each file skipped when present)."""
     data = work / "data"
     out = {"train": data / "train.json", **{s: data / f"eval_{s}.json" for s in SPLITS}}
-    if all(p.is_file() for p in out.values()):
-        return out
+    built = ["train_all", "train_all_val_seen", "train_all_test_unseen"]
+    built += ["natural_train_unused_val_seen", "natural_train_unused_test_unseen"]
+    if not all((data / f"{name}.json").is_file() for name in built):
+        _build_records(cfg, data)
+    if not out["train"].is_file():
+        atomic_write_json(out["train"], pick_train(json.loads((data / "train_all.json").read_text()), cfg))
+    unseen = set(cfg.unseen_tools)
+    pools = {
+        "seen": lambda: json.loads((data / "train_all_val_seen.json").read_text()),
+        "unseen": lambda: [
+            r for r in json.loads((data / "train_all_test_unseen.json").read_text()) if _uses(r, unseen)
+        ],
+        "natural": lambda: (
+            json.loads((data / "natural_train_unused_val_seen.json").read_text())
+            + json.loads((data / "natural_train_unused_test_unseen.json").read_text())
+        ),
+    }
+    for split, pool in pools.items():
+        if out[split].is_file():  # kept, so a new training mix is scored on the same records
+            continue
+        records = pool()
+        picked = random.Random(f"{cfg.seed}-{split}").sample(records, min(cfg.n_eval, len(records)))
+        for i, r in enumerate(picked):  # ids unique per file (the natural split merges two files)
+            r["id"] = i
+        atomic_write_json(out[split], picked)
+    return out
+
+
+def _kind(record: dict) -> tuple[str, str | None]:
+    """``("call", tool)``, ``("relay", None)`` (final answer after a tool) or ``("chitchat", None)``."""
+    m = re.match(r"Thought: Do I need to use a tool\? Yes\nAction: (.+)", record["output"])
+    if m:
+        return "call", m.group(1).strip()
+    request = record["instruction"].rsplit("\nNew input: ", 1)[-1]  # the format instructions name Observation too
+    return ("relay" if re.search(r"^Observation:", request, re.M) else "chitchat"), None
+
+
+def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:
+    """``n_train`` records: ``answer_share`` final answers (``chitchat_share`` of them chit-chat), the rest tool
+    calls, spread evenly over the tools when ``balance_tools`` (round robin over shuffled per-tool lists)."""
+    rng = random.Random(f"{cfg.seed}-train")
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        kind, tool = _kind(r)
+        groups.setdefault(tool if kind == "call" else kind, []).append(r)
+    for g in groups.values():
+        rng.shuffle(g)
+    n_answers = round(cfg.n_train * cfg.answer_share)
+    n_chat = min(round(n_answers * cfg.chitchat_share), len(groups.get("chitchat", [])))
+    chosen = groups.get("chitchat", [])[:n_chat] + groups.get("relay", [])[: n_answers - n_chat]
+    tools = {k: v for k, v in groups.items() if k not in ("chitchat", "relay")}
+    n_calls = cfg.n_train - len(chosen)
+    if cfg.balance_tools:
+        calls: list[dict] = []
+        while len(calls) < n_calls and any(tools.values()):
+            for tool in sorted(tools):
+                if tools[tool] and len(calls) < n_calls:
+                    calls.append(tools[tool].pop())
+    else:
+        every = [r for g in tools.values() for r in g]
+        calls = rng.sample(every, min(n_calls, len(every)))
+    chosen += calls
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _build_records(cfg: RealModelConfig, data: Path) -> None:
+    """Teacher replies and chit-chat -> ``train_all*.json`` and the natural split's files."""
+    from g4t.data.offline_teacher import extra_tools, generator_tools, write_negatives, write_replies
+
     data.mkdir(parents=True, exist_ok=True)
     natural_images = {json.loads(line)["file_name"] for line in Path(cfg.natural).read_text().splitlines() if line}
     captions = [c for c in json.loads(Path(cfg.captions).read_text()) if c["file_name"] not in natural_images]
@@ -184,29 +255,6 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
         data / "annotate_natural.log",
         "build natural split",
     )
-    rng = random.Random(cfg.seed)
-    train = json.loads((data / "train_all.json").read_text())
-    calls = [r for r in train if "Action:" in r["output"]]
-    answers = [r for r in train if "Action:" not in r["output"]]
-    n_answers = round(cfg.n_train * cfg.answer_share)
-    chosen = rng.sample(calls, min(cfg.n_train - n_answers, len(calls))) + rng.sample(
-        answers, min(n_answers, len(answers))
-    )
-    rng.shuffle(chosen)
-    atomic_write_json(out["train"], chosen)
-    unseen = set(cfg.unseen_tools)
-    pools = {
-        "seen": json.loads((data / "train_all_val_seen.json").read_text()),
-        "unseen": [r for r in json.loads((data / "train_all_test_unseen.json").read_text()) if _uses(r, unseen)],
-        "natural": json.loads((data / "natural_train_unused_val_seen.json").read_text())
-        + json.loads((data / "natural_train_unused_test_unseen.json").read_text()),
-    }
-    for split, pool in pools.items():
-        picked = rng.sample(pool, min(cfg.n_eval, len(pool)))
-        for i, r in enumerate(picked):  # ids unique per file (the natural split merges two files)
-            r["id"] = i
-        atomic_write_json(out[split], picked)
-    return out
 
 
 def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, lora: str) -> dict:
@@ -275,7 +323,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
-        cmd += ["--seed", str(cfg.seed), "--train_on_observations", str(cfg.train_on_observations)]
+        cmd += ["--seed", str(cfg.seed)]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
     saved = json.loads((out / CONFIG_FILE).read_text())["resolved"]

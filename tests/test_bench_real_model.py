@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from bench import real_model
@@ -18,6 +19,10 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
     assert len(data["train"]) == 120 and all(len(data[s]) == 30 for s in real_model.SPLITS)
     calls = sum("Action:" in r["output"] for r in data["train"])
     assert calls == 120 - round(120 * cfg.answer_share)
+    kinds = Counter(real_model._kind(r) for r in data["train"])
+    assert kinds["chitchat", None] == round(120 * cfg.answer_share * cfg.chitchat_share)
+    per_tool = [n for (kind, _), n in kinds.items() if kind == "call"]
+    assert len(per_tool) >= 15 and max(per_tool) - min(per_tool) <= 1  # balanced over the trained tools
     unseen = set(cfg.unseen_tools)
     assert not any(real_model._uses(r | {"Action": []}, unseen) for r in data["train"])
     assert not any(t in r["output"] for r in data["train"] for t in unseen)
@@ -34,3 +39,11 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
     for split in ("seen", "unseen"):
         assert not any(c in r["instruction"] for r in data[split] for c in train_captions)
     assert real_model.make_data(cfg, tmp_path) == files  # a rerun reuses the stage
+    # a new training mix keeps the evaluation records, so runs compare on the same records
+    before = {s: files[s].read_bytes() for s in real_model.SPLITS}
+    files["train"].unlink()
+    (cfg2,) = parse_args(real_model.RealModelConfig, args=["--work_dir", str(tmp_path), "--n_train", "60"])
+    cfg2.balance_tools = False
+    real_model.make_data(cfg2, tmp_path)
+    assert len(json.loads(files["train"].read_text())) == 60
+    assert {s: files[s].read_bytes() for s in real_model.SPLITS} == before

@@ -142,10 +142,13 @@ _DONE = object()
 class HFBackend:
     """Generation with a local model: batches for batch inference, one prompt at a time for the agent.
 
-    * One prompt (an agent step; ``stream``): ``model.generate`` on the prompt's tokens, with the KV cache
-      of the longest token prefix it shares with a recent prompt + completion (``PrefixCache``), so an
-      agent step computes only what is new since the previous step, and a new conversation only what
-      follows the tool list. Greedy outputs are those of a full prefill.
+    * One prompt (an agent step; ``stream``): decoding starts from the KV cache of the longest token prefix
+      it shares with a recent prompt + completion (``PrefixCache``), so an agent step computes only what
+      is new since the previous step, and a new conversation only what follows the tool list. Greedy
+      decoding checks prompt-lookup drafts (``greedy_lookup_decode``: the reply copies tool names and file
+      names from the prompt) several tokens per forward pass; sampling, beams and generation configs with
+      logits processors go through ``model.generate``. Greedy outputs are those of ``model.generate``
+      with a full prefill.
     * Several prompts: ``model.generate`` on left-padded batches of ``batch_size``, sorted longest first; each
       sequence stops at its own stop string or EOS; completions come back in input order. (A hand-written
       slot-cache decoder was measured against this on SmolLM2 and lost; ``bench/inference_throughput.py``.)
