@@ -71,11 +71,13 @@ class RealModelConfig:
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
-    chitchat_share: float = arg(
-        0.5, help="Share of the final-answer records that answer chit-chat (the rest relay a tool's result)."
+    chitchat_share: float | None = arg(
+        None,
+        help="Share of the final-answer records that answer chit-chat, the rest relaying a tool's result "
+        "(default: as the teacher's data has them).",
     )
     balance_tools: bool = arg(
-        True, help="Spread the tool-call records evenly over the tools (False: as the teacher's data has them)."
+        False, help="Spread the tool-call records evenly over the tools (default: as the teacher's data has them)."
     )
     negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     n_eval: int = arg(60, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
@@ -99,7 +101,7 @@ class RealModelConfig:
         self.unseen_tools = split_list(self.unseen_tools)
         if not 0 <= self.answer_share < 1:
             raise ValueError(f"--answer_share must be in [0, 1), got {self.answer_share}")
-        if not 0 <= self.chitchat_share <= 1:
+        if self.chitchat_share is not None and not 0 <= self.chitchat_share <= 1:
             raise ValueError(f"--chitchat_share must be in [0, 1], got {self.chitchat_share}")
 
 
@@ -175,7 +177,8 @@ def _kind(record: dict) -> tuple[str, str | None]:
 
 def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:
     """``n_train`` records: ``answer_share`` final answers (``chitchat_share`` of them chit-chat), the rest tool
-    calls, spread evenly over the tools when ``balance_tools`` (round robin over shuffled per-tool lists)."""
+    calls, spread evenly over the tools when ``balance_tools`` (round robin over shuffled per-tool lists),
+    else drawn at random as the teacher's data has them."""
     rng = random.Random(f"{cfg.seed}-train")
     groups: dict[str, list[dict]] = {}
     for r in records:
@@ -184,8 +187,10 @@ def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:
     for g in groups.values():
         rng.shuffle(g)
     n_answers = round(cfg.n_train * cfg.answer_share)
-    n_chat = min(round(n_answers * cfg.chitchat_share), len(groups.get("chitchat", [])))
-    chosen = groups.get("chitchat", [])[:n_chat] + groups.get("relay", [])[: n_answers - n_chat]
+    chat, relay = groups.get("chitchat", []), groups.get("relay", [])
+    share = len(chat) / max(1, len(chat) + len(relay)) if cfg.chitchat_share is None else cfg.chitchat_share
+    n_chat = min(round(n_answers * share), len(chat))
+    chosen = chat[:n_chat] + relay[: n_answers - n_chat]
     tools = {k: v for k, v in groups.items() if k not in ("chitchat", "relay")}
     n_calls = cfg.n_train - len(chosen)
     if cfg.balance_tools:

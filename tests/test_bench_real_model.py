@@ -12,7 +12,18 @@ from g4t.cli import parse_args
 
 def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path):
     (cfg,) = parse_args(
-        real_model.RealModelConfig, args=["--work_dir", str(tmp_path), "--n_train", "120", "--n_eval", "30"]
+        real_model.RealModelConfig,
+        args=[
+            "--work_dir",
+            str(tmp_path),
+            "--n_train",
+            "120",
+            "--n_eval",
+            "30",
+            "--balance_tools",
+            "--chitchat_share",
+            "0.5",
+        ],
     )
     files = real_model.make_data(cfg, tmp_path)
     data = {k: json.loads(p.read_text()) for k, p in files.items()}
@@ -43,7 +54,9 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
     before = {s: files[s].read_bytes() for s in real_model.SPLITS}
     files["train"].unlink()
     (cfg2,) = parse_args(real_model.RealModelConfig, args=["--work_dir", str(tmp_path), "--n_train", "60"])
-    cfg2.balance_tools = False
-    real_model.make_data(cfg2, tmp_path)
-    assert len(json.loads(files["train"].read_text())) == 60
+    real_model.make_data(cfg2, tmp_path)  # the teacher's proportions
+    mix = Counter(real_model._kind(r)[0] for r in json.loads(files["train"].read_text()))
+    assert (
+        sum(mix.values()) == 60 and mix["call"] == 60 - round(60 * cfg2.answer_share) and mix["relay"] > mix["chitchat"]
+    )
     assert {s: files[s].read_bytes() for s in real_model.SPLITS} == before
