@@ -101,8 +101,9 @@ class PrefixCache:
             self.computed_tokens += len(ids) - best
         from transformers import DynamicCache
 
-        # A copy: the entry stays for the other conversations that share this prefix.
-        return best, DynamicCache([(k[:, :, :best].clone(), v[:, :, :best].clone()) for k, v in layers])
+        # The entry stays for the other conversations that share this prefix: DynamicCache copies what it is
+        # given (torch.cat onto an empty tensor) and only ever replaces its tensors, never writes into them.
+        return best, DynamicCache([(k[:, :, :best], v[:, :, :best]) for k, v in layers])
 
     def put(self, ids: Sequence[int], cache) -> bool:
         """Keep ``cache`` (the ``DynamicCache`` of a finished generation holding exactly ``ids``'s positions;
