@@ -19,7 +19,7 @@ ratios for ``model.generate`` and against plain ``generate`` are kept beside the
 
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 nice -n 5 python bench/agent_steps.py --threads 2
     # with the adapter bench/real_model.py trained (replies end at "Observation:", as in a served model)
-    OMP_NUM_THREADS=2 python bench/agent_steps.py --threads 2 --lora_model output/real_model/adapter --max_new_tokens 64
+    OMP_NUM_THREADS=2 python bench/agent_steps.py --threads 2 --lora_model output/real_model/adapter --max_new_tokens 64 --repeats 4
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
         "a model that learned the protocol ends each step at 'Observation:' as a served one does",
     )
     parser.add_argument("--max_new_tokens", type=int, default=40, help="about one tool-call reply")
-    parser.add_argument("--repeats", type=int, default=2, help="turns per setting (the minimum time is kept)")
+    parser.add_argument("--repeats", type=int, default=4, help="turns per setting (the minimum time is kept)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     parser.add_argument("--dtype", default="fp32")
     parser.add_argument("--out", default="bench/results/agent_steps.json")
