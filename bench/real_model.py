@@ -168,11 +168,13 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
 
 def _kind(record: dict) -> tuple[str, str | None]:
     """``("call", tool)``, ``("relay", None)`` (final answer after a tool) or ``("chitchat", None)``."""
-    m = re.match(r"Thought: Do I need to use a tool\? Yes\nAction: (.+)", record["output"])
-    if m:
-        return "call", m.group(1).strip()
-    request = record["instruction"].rsplit("\nNew input: ", 1)[-1]  # the format instructions name Observation too
-    return ("relay" if re.search(r"^Observation:", request, re.M) else "chitchat"), None
+    from g4t.agent import parse_reply
+    from g4t.chat_prompt import parse_published_prompt
+
+    reply = parse_reply(record["output"])
+    if reply.kind == "tool":
+        return "call", reply.tool
+    return ("relay" if parse_published_prompt(record["instruction"]).steps else "chitchat"), None
 
 
 def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:

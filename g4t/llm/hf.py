@@ -270,12 +270,15 @@ class HFBackend:
         yield text[len(sent) :] if text.startswith(sent) else ""
 
     def _generate_one(self, prompt: str, stop: Sequence[str], gen: GenerationConfig, streamer=None, cancel=None):
-        """``model.generate`` on one prompt, from the longest cached token prefix; stores the new cache."""
+        """One prompt, from the longest cached token prefix (prompt-lookup decoding when greedy, else
+        ``model.generate``); stores the new cache."""
         import torch
 
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         if not ids:
             return self._generate_hf([prompt], stop, gen)[0]
+        if self.prompt_lookup and self._plain_greedy(gen):
+            return self._lookup_one(ids, stop, gen, streamer, cancel)
         device = next(self.model.parameters()).device
         reuse = self.prefix_cache is not None and gen.num_beams == 1
         kwargs = self._generation_kwargs(gen, stop)
@@ -283,8 +286,6 @@ class HFBackend:
             from transformers import StoppingCriteriaList
 
             kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
-        if self.prompt_lookup and self._plain_greedy(gen):
-            return self._lookup_one(ids, stop, gen, streamer, cancel)
         input_ids = torch.tensor([ids], device=device)
         with torch.inference_mode():
             cached, past = self.prefix_cache.take(ids) if reuse else (0, None)
