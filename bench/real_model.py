@@ -80,6 +80,13 @@ class RealModelConfig:
         False, help="Spread the tool-call records evenly over the tools (default: as the teacher's data has them)."
     )
     negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
+    sessions: bool = arg(
+        False,
+        help="Training records in sessions (generate_annotations.py --session_prompts: one image, one tool list, "
+        "several requests), trained with lora_finetune.py --share_prefix, which computes each shared prompt once. "
+        "--n_train then takes whole sessions in random order, as the teacher's data has them (--answer_share, "
+        "--chitchat_share and --balance_tools do not apply).",
+    )
     n_eval: int = arg(60, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
     curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
     curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
@@ -182,6 +189,8 @@ def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:
     calls, spread evenly over the tools when ``balance_tools`` (round robin over shuffled per-tool lists),
     else drawn at random as the teacher's data has them."""
     rng = random.Random(f"{cfg.seed}-train")
+    if cfg.sessions:
+        return _pick_sessions(records, cfg.n_train, rng)
     groups: dict[str, list[dict]] = {}
     for r in records:
         kind, tool = _kind(r)
@@ -205,6 +214,22 @@ def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:
         every = [r for g in tools.values() for r in g]
         calls = rng.sample(every, min(n_calls, len(every)))
     chosen += calls
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict]:
+    """Whole sessions (records whose prompts agree up to the request) in random order, until ``n`` records."""
+    sessions: dict[str, list[dict]] = {}
+    for r in records:
+        sessions.setdefault(r["instruction"].split("\nNew input: ")[0], []).append(r)
+    order = sorted(sessions)
+    rng.shuffle(order)
+    chosen: list[dict] = []
+    for key in order:
+        if len(chosen) >= n:
+            break
+        chosen += sessions[key][: n - len(chosen)]
     rng.shuffle(chosen)
     return chosen
 
@@ -240,6 +265,7 @@ def _build_records(cfg: RealModelConfig, data: Path) -> None:
             "0.15",
             "--unseen_tools",
             ",".join(cfg.unseen_tools),
+            *(["--session_prompts"] if cfg.sessions else []),
             *common,
         ],
         data / "annotate.log",
@@ -330,7 +356,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
-        cmd += ["--seed", str(cfg.seed)]
+        cmd += ["--seed", str(cfg.seed), *(["--share_prefix"] if cfg.sessions else [])]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
     saved = json.loads((out / CONFIG_FILE).read_text())["resolved"]
@@ -340,6 +366,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         "samples": n,
         "tokens": tokens,
         "loss_tokens": saved["train"]["label_tokens"],
+        "computed_tokens": (saved.get("shared_prefix") or {}).get("computed_tokens", tokens),
         "steps": saved.get("global_step"),
         "minutes": round(runtime / 60, 1),
         "tok_per_s": round(tokens * cfg.num_epochs / runtime, 1) if tokens and runtime else None,
@@ -389,7 +416,13 @@ def report(cfg: RealModelConfig, result: dict) -> str:
     t = result["train"]
     lines += [
         "",
-        f"Training: {t['samples']} samples, {t['tokens']:,} tokens ({t['loss_tokens']:,} with loss), {t['steps']} steps, "
+        f"Training: {t['samples']} samples, {t['tokens']:,} tokens ({t['loss_tokens']:,} with loss"
+        + (
+            f"; {t['computed_tokens']:,} computed, shared prompts once"
+            if t.get("computed_tokens", t["tokens"]) < t["tokens"]
+            else ""
+        )
+        + f"), {t['steps']} steps, "
         f"{t['minutes']} min, {t['tok_per_s']} tok/s, {t['compute_dtype']}, final loss {t['final_loss']:.4f}.",
         f"Recipe: {json.dumps(result['recipe'])}",
         f"Adapter: {result['adapter']}",

@@ -60,3 +60,22 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
         sum(mix.values()) == 60 and mix["call"] == 60 - round(60 * cfg2.answer_share) and mix["relay"] > mix["chitchat"]
     )
     assert {s: files[s].read_bytes() for s in real_model.SPLITS} == before
+
+
+def test_sessions_take_whole_sessions_and_train_with_shared_prefixes(tmp_path):
+    (cfg,) = parse_args(
+        real_model.RealModelConfig,
+        args=["--work_dir", str(tmp_path), "--n_train", "80", "--n_eval", "10", "--sessions"],
+    )
+    files = real_model.make_data(cfg, tmp_path)
+    train = json.loads(files["train"].read_text())
+    assert len(train) == 80
+    everything = json.loads((tmp_path / "data/train_all.json").read_text())
+    prefix = lambda r: r["instruction"].split("\nNew input: ")[0]  # noqa: E731
+    sessions = Counter(prefix(r) for r in everything)
+    picked = Counter(prefix(r) for r in train)
+    assert len(picked) < 40  # sessions of several records, not 80 strangers
+    whole = [k for k in picked if picked[k] == sessions[k]]
+    assert len(whole) >= len(picked) - 1  # every session whole but the last one taken
+    kinds = Counter(real_model._kind(r)[0] for r in train)
+    assert kinds["call"] and kinds["relay"] and kinds["chitchat"]

@@ -2,10 +2,11 @@
 
 Pipeline (seeded end to end): load replies -> optional caption override -> shuffle and cap images ->
 parse (skips counted by reason) -> ``--filter`` dedup -> split by image (``--unseen_tools`` only on
-test images) -> conversations (condition tool first, 2-5 tools offered) -> ``--insert_alpaca``
-negatives -> records (training: a cut at every step with ``--complement``; val/test: the published
-evaluation format) -> shuffle, cap, then train + val + test + a JSON report written as one unit
-(all replaced or none). Replies naming any registered tool are parsed; zero records is an error.
+test images) -> conversations (condition tool first, 2-5 tools offered; ``--session_prompts``: the
+train split's requests on one image share a prompt) -> ``--insert_alpaca`` negatives -> records
+(training: a cut at every step with ``--complement``; val/test: the published evaluation format) ->
+shuffle, cap, then train + val + test + a JSON report written as one unit (all replaced or none).
+Replies naming any registered tool are parsed; zero records is an error.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from pathlib import Path
 from typing import Literal
 
 from g4t.cli import arg, split_list
-from g4t.data.build import Sample, build_conversation, build_negative, eval_record, train_records
+from g4t.data.build import (
+    Conversation,
+    Sample,
+    build_conversation,
+    build_negative,
+    build_sessions,
+    eval_record,
+    record_cuts,
+    train_record,
+)
 from g4t.data.captions import load_captions
 from g4t.data.catalog import registered_tools, tool_catalog
 from g4t.data.dedup import dedup
@@ -57,6 +67,14 @@ class AnnotateConfig:
     insert_alpaca: bool = arg(False, aliases=["--insert-alpaca"], help="Add negative samples from --alpaca_path.")
     alpaca_ratio: float = arg(
         1.0, aliases=["--alpaca-ratio"], help="Negatives per positive conversation (1.0 = as many)."
+    )
+    session_prompts: bool = arg(
+        False,
+        help="Build the train split in sessions, as in a chat where one user asks several things about one "
+        "uploaded image: requests on the same image share one prompt (the same 2-5 tools in the same order, "
+        "image name and history; --insert_alpaca negatives join a random session), so their instructions "
+        "share the text up to 'New input: ', which lora_finetune.py --share_prefix computes once per "
+        "micro-batch. Val/test outputs are the same with or without it.",
     )
     max_num_samples: int = arg(100000, help="Cap on training records (after shuffling).")
     max_num_images: int = arg(3000, help="Cap on images (caption records) used, after a seeded shuffle.")
@@ -196,6 +214,7 @@ def run(cfg: AnnotateConfig) -> dict:
     seen_pool = [n for n in offered if n not in unseen and (offered[n].condition or "") not in unseen]
     full_pool = list(offered)
     convs = {}
+    neg_items: dict[str, list[dict]] = {split: [] for split in SPLITS}
     for split in SPLITS:
         pool = full_pool if split == "test" else seen_pool
         convs[split] = [build_conversation(s, catalog, pool, rng) for s in by_split[split]]
@@ -210,17 +229,32 @@ def run(cfg: AnnotateConfig) -> dict:
         for j, split in enumerate(SPLITS):
             share = n_neg - start if j == len(SPLITS) - 1 else round(n_neg * len(convs[split]) / max(total, 1))
             pool = full_pool if split == "test" else seen_pool
-            for item in alpaca[start : start + share]:
+            neg_items[split] = alpaca[start : start + share]
+            for item in neg_items[split]:
                 convs[split].append(build_negative(item, caps[split], catalog, pool, rng))
             start += share
         report["negatives"] = n_neg
 
-    if cfg.complement:
-        train = [r for c in convs["train"] for r in train_records(c, cfg.complement_mode, rng)]
-    else:
-        train = [_messages(c) for c in convs["train"]]
-    rng.shuffle(train)
-    train = train[: cfg.max_num_samples]
+    # Training records as (conversation, cut) pairs: shuffled and capped, then rendered.
+    cuts = _train_cuts(convs["train"], cfg, rng)
+    rng.shuffle(cuts)
+    if cfg.session_prompts:
+        # The per-sample train path above has drawn from ``rng`` all the same, so val/test draw the
+        # same numbers with or without the flag; the train split is rebuilt in sessions from its own rng.
+        srng = random.Random(f"{cfg.seed}-sessions")
+        sessions = build_sessions(by_split["train"], catalog, seen_pool, srng)
+        # Train negatives come only with train conversations (their share is proportional to them).
+        for item in neg_items["train"]:
+            session = sessions[srng.randrange(len(sessions))]
+            session.conversations.append(build_negative(item, [], catalog, seen_pool, srng, session=session))
+        convs["train"] = [c for s in sessions for c in s.conversations]
+        cuts = _train_cuts(convs["train"], cfg, srng)
+        srng.shuffle(cuts)
+        report["sessions"] = {
+            "count": len(sessions),
+            "mean_conversations": round(len(convs["train"]) / max(len(sessions), 1), 3),
+        }
+    train = [_messages(c) if k is None else train_record(c, k) for c, k in cuts[: cfg.max_num_samples]]
     if not train and not (convs["val"] or convs["test"]):
         raise DataError(
             f"{cfg.input_path}: no training record left after the split ({json.dumps(report['split'])}); nothing written"
@@ -245,6 +279,14 @@ def run(cfg: AnnotateConfig) -> dict:
     report_path = cfg.report_path or cfg.derived(".report.json")
     write_json_set([*((p, r, None) for p, r in files.values()), (report_path, report, 2)])
     return report
+
+
+def _train_cuts(convs: list[Conversation], cfg: AnnotateConfig, rng: random.Random) -> list[tuple]:
+    """``(conversation, step)`` of every training record (``--complement``), or ``(conversation, None)``
+    for the raw message list of each conversation (without it)."""
+    if cfg.complement:
+        return [(c, k) for c in convs for k in record_cuts(c, cfg.complement_mode, rng)]
+    return [(c, None) for c in convs]
 
 
 def _messages(conv) -> list[dict]:

@@ -6,6 +6,8 @@ exactly the bytes the trainer trains on and the agent sends. The structure follo
 ``generate_annoations.py``: a random image name, the condition tool first when the tool has one,
 observations ``Result saved as <img>`` / ``<img>`` (text tools: a placeholder), a final answer that
 repeats the last observation, 2-5 tools offered per prompt, negatives from alpaca data.
+``build_sessions`` groups one image's requests into sessions that share one prompt (tool list, image
+name, history), so their records share the instruction text up to ``New input: ``.
 All randomness comes from one ``random.Random`` so a seed reproduces the output.
 """
 
@@ -23,11 +25,15 @@ from g4t.prompts import Step, format_steps, human_response, image_history, rende
 __all__ = [
     "Conversation",
     "Sample",
+    "Session",
     "build_conversation",
     "build_negative",
+    "build_sessions",
     "eval_record",
     "random_image_name",
+    "record_cuts",
     "tool_list",
+    "train_record",
     "train_records",
 ]
 
@@ -115,6 +121,30 @@ class Conversation:
         return "".join(parts)
 
 
+@dataclass
+class Session:
+    """One uploaded image and several requests about it: every conversation shares this prompt.
+
+    Attributes:
+        tools: tool names offered in every prompt of the session, in prompt order.
+        image: image name shown in the history.
+        caption: caption shown in the history (always shown, also for text-to-image requests).
+        file_name: source image file name.
+        conversations: the session's episodes (negatives that joined it included).
+    """
+
+    tools: list[str]
+    image: str
+    caption: str
+    file_name: str
+    conversations: list[Conversation] = field(default_factory=list)
+
+    @property
+    def chat_history(self) -> str:
+        """The history line shared by the session's prompts."""
+        return image_history(self.image, self.caption)
+
+
 def random_image_name(rng: random.Random, num_chars: int = 8) -> str:
     """A fresh image name as published: optional folder + 8 lowercase letters + ``.png``."""
     folder = rng.choice(_FOLDERS)
@@ -154,7 +184,12 @@ def _image_of(observation: str) -> str:
 
 
 def build_conversation(
-    sample: Sample, catalog: dict[str, ToolInfo], pool: Sequence[str], rng: random.Random
+    sample: Sample,
+    catalog: dict[str, ToolInfo],
+    pool: Sequence[str],
+    rng: random.Random,
+    *,
+    session: Session | None = None,
 ) -> Conversation:
     """Turn one instruction into an episode (published ``generate_annotations`` structure).
 
@@ -163,14 +198,27 @@ def build_conversation(
         catalog: tool facts for every tool that may appear.
         pool: distractor tools for the prompt's tool list.
         rng: random source.
+        session: a shared prompt (``build_sessions``): its tool list, image name and history are
+            used as they are (nothing of them drawn); it must offer the sample's tool and condition
+            tool. ``None``: drawn for this sample, as published.
+
+    Raises:
+        ValueError: the session does not offer a tool the conversation calls.
     """
     info = catalog[sample.tool]
-    image = random_image_name(rng)
+    caption: str | None
+    if session is None:
+        image = random_image_name(rng)
+        caption = sample.caption
+        if not info.needs_image and rng.random() < 0.5:
+            caption = None  # published: text-to-image requests come half of the time without an image
+        tools = tool_list(sample.tool, catalog, pool, rng)
+    else:
+        missing = [t for t in (sample.tool, info.condition) if t and t not in session.tools]
+        if missing:
+            raise ValueError(f"session tools {session.tools} lack {missing} (request {sample.instruction!r})")
+        image, caption, tools = session.image, session.caption, list(session.tools)
     args = [a.replace(EXAMPLE_IMAGE, image) for a in sample.args]
-    caption: str | None = sample.caption
-    if not info.needs_image and rng.random() < 0.5:
-        caption = None  # published: text-to-image requests come half of the time without an image
-    tools = tool_list(sample.tool, catalog, pool, rng)
     history = image_history(image, caption) if caption is not None else ""
     steps: list[Step] = []
     if info.condition:
@@ -199,6 +247,8 @@ def build_negative(
     catalog: dict[str, ToolInfo],
     pool: Sequence[str],
     rng: random.Random,
+    *,
+    session: Session | None = None,
 ) -> Conversation:
     """A no-tool sample from an alpaca item (published ``--insert-alpaca``).
 
@@ -208,14 +258,20 @@ def build_negative(
         catalog: tool facts.
         pool: tools to draw the prompt's tool list from.
         rng: random source.
+        session: join this session's prompt (its tools, image name and history) instead of drawing
+            a tool list and borrowing a caption; ``captions`` and ``pool`` are then unused.
     """
     instruction = " ".join(p for p in (item["instruction"].strip(), item.get("input", "").strip()) if p)
-    image = random_image_name(rng)
-    file_name, caption = ("", None)
-    if captions and rng.random() < 0.5:
-        file_name, caption = captions[rng.randrange(len(captions))]
-    target = sorted(pool)[rng.randrange(len(pool))]
-    tools = tool_list(target, catalog, pool, rng)
+    caption: str | None
+    if session is None:
+        image = random_image_name(rng)
+        file_name, caption = ("", None)
+        if captions and rng.random() < 0.5:
+            file_name, caption = captions[rng.randrange(len(captions))]
+        target = sorted(pool)[rng.randrange(len(pool))]
+        tools = tool_list(target, catalog, pool, rng)
+    else:
+        image, caption, file_name, tools = session.image, session.caption, session.file_name, list(session.tools)
     return Conversation(
         tools=tools,
         chat_history=image_history(image, caption) if caption is not None else "",
@@ -228,6 +284,67 @@ def build_negative(
     )
 
 
+def build_sessions(
+    samples: Sequence[Sample], catalog: dict[str, ToolInfo], pool: Sequence[str], rng: random.Random
+) -> list[Session]:
+    """Group requests on the same image into sessions that share one prompt, as in a chat where one
+    user asks several things about one uploaded image.
+
+    Per image (``image_id``, in order of first appearance) the samples are shuffled and cut into
+    sessions: each draws a budget of 2-5 tools (published: 2-5 tools offered per prompt) and takes
+    the samples whose tool (with its condition tool) still fits in it; a tool already offered takes
+    any further request that differs from the ones it has. The rest of the list is filled with
+    random distractors from ``pool`` and shuffled once. One image name and the history line (caption
+    always shown) are drawn per session; each conversation is then built by ``build_conversation``.
+
+    Args:
+        samples: parsed instructions (one split).
+        catalog: tool facts.
+        pool: distractor tools (deterministic order).
+        rng: random source.
+    """
+    by_image: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_image.setdefault(s.image_id, []).append(s)
+    sessions: list[Session] = []
+    for group in by_image.values():
+        group = list(group)
+        rng.shuffle(group)
+        while group:
+            budget = rng.randint(2, 5)
+            tools: list[str] = []
+            asked: set[tuple[str, str]] = set()
+            members: list[Sample] = []
+            rest: list[Sample] = []
+            for s in group:
+                need = [t for t in (s.tool, catalog[s.tool].condition) if t and t not in tools]
+                if (s.tool, s.instruction) in asked or len(tools) + len(need) > budget:
+                    rest.append(s)
+                    continue
+                tools += need
+                asked.add((s.tool, s.instruction))
+                members.append(s)
+            group = rest  # the first sample always joins (it needs at most 2 tools), so this ends
+            others = [t for t in pool if t not in tools]
+            tools += rng.sample(others, max(0, min(len(others), budget - len(tools))))
+            rng.shuffle(tools)
+            session = Session(tools, random_image_name(rng), members[0].caption, members[0].file_name)
+            session.conversations = [build_conversation(s, catalog, pool, rng, session=session) for s in members]
+            sessions.append(session)
+    return sessions
+
+
+def record_cuts(conv: Conversation, mode: str, rng: random.Random) -> list[int]:
+    """The steps at which ``train_records`` cuts a conversation (draws from ``rng`` in ``"random"`` mode)."""
+    return list(range(conv.n_cuts)) if mode == "all" else [rng.randrange(conv.n_cuts)]
+
+
+def train_record(conv: Conversation, k: int) -> dict:
+    """The training record ``{"instruction", "input": "", "output"}`` of a conversation cut at step ``k``."""
+    instruction, output = conv.cut(k)
+    return {"instruction": instruction, "input": "", "output": output}
+
+
 def train_records(conv: Conversation, mode: str, rng: random.Random) -> list[dict]:
     """Training records ``{"instruction", "input": "", "output"}`` of one conversation.
 
@@ -237,12 +354,7 @@ def train_records(conv: Conversation, mode: str, rng: random.Random) -> list[dic
             random step (the published ``--complement``).
         rng: random source.
     """
-    cuts = range(conv.n_cuts) if mode == "all" else [rng.randrange(conv.n_cuts)]
-    out = []
-    for k in cuts:
-        instruction, output = conv.cut(k)
-        out.append({"instruction": instruction, "input": "", "output": output})
-    return out
+    return [train_record(conv, k) for k in record_cuts(conv, mode, rng)]
 
 
 def eval_record(conv: Conversation, k: int, record_id: int) -> dict:

@@ -115,6 +115,12 @@ class LoraTrainConfig:
         help="Padding-free batches: each micro-batch is one flat sequence with per-sample position ids and "
         "attention kept within each sample. Same loss, no compute spent on padding.",
     )
+    share_prefix: bool = arg(
+        False,
+        help="Packing that computes a prompt prefix shared by samples of a micro-batch once (records cut from one "
+        "conversation, or one session: generate_annotations.py --session_prompts); such samples are batched "
+        "together. Same loss and gradients; implies --packing.",
+    )
     full_finetune: bool = arg(False, help="Train every weight instead of a LoRA adapter (saves a full model).")
     max_steps: int = arg(-1, help="Stop after this many optimizer steps (-1: run num_epochs).")
     save_steps: int = arg(200, help="Save a checkpoint every N optimizer steps.")
@@ -176,6 +182,12 @@ class LoraTrainConfig:
                 f"--save_steps {self.save_steps} must be a multiple of --eval_steps {self.eval_steps} with a validation "
                 "split and --load_best_model_at_end (or pass --load_best_model_at_end False)"
             )
+        if self.share_prefix:
+            self.packing = True
+            if self.attn_implementation not in ("auto", "g4t_varlen_sdpa"):
+                problems.append(
+                    f"--share_prefix needs its own attention (--attn_implementation auto), got {self.attn_implementation}"
+                )
         if isinstance(self.resume_from_checkpoint, bool):
             self.resume_from_checkpoint = "last" if self.resume_from_checkpoint else None
         if self.resume_from_checkpoint is not None:

@@ -47,44 +47,52 @@ VARLEN_ATTENTION = "g4t_varlen_sdpa"
 _registered = False
 
 
-def _segments(cu_seq_lens, position_ids, length: int) -> list[tuple[int, int]]:
-    """Sample boundaries in a packed row, from ``cu_seq_lens`` or from ``position_ids`` restarts at 0."""
+def _layout(cu_seq_lens, position_ids, length: int) -> list[tuple[int, int, int, int]]:
+    """Blocks ``(start, end, prefix_start, prefix_len)`` of a packed row: sample boundaries from
+    ``cu_seq_lens``, else from ``position_ids`` (restarts at 0; shared prefixes, see ``shared_prefix.blocks``)."""
     if cu_seq_lens is not None:
         bounds = [int(x) for x in cu_seq_lens.tolist()]
-    elif position_ids is not None and position_ids.shape[0] == 1:
-        starts = (position_ids[0] == 0).nonzero().flatten().tolist()
-        if not starts or starts[0] != 0:
-            starts = [0, *starts]
-        bounds = [*starts, length]
-    else:
-        return [(0, length)]
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
+        return [(a, b, 0, 0) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
+    if position_ids is None or position_ids.shape[0] != 1:
+        return [(0, length, 0, 0)]
+    global _last_layout
+    if _last_layout[0] is not position_ids:  # the same tensor reaches every layer: parse it once
+        from g4t.train.shared_prefix import blocks
+
+        _last_layout = (position_ids, blocks(position_ids[0].tolist()))
+    return _last_layout[1]
+
+
+_last_layout: tuple = (None, [])
 
 
 def _varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
-    """Causal SDPA per packed sample; an ordinary padded batch (mask given) goes to transformers' sdpa."""
+    """Causal SDPA per packed sample (and shared-prefix member); a padded batch (mask given) goes to transformers' sdpa."""
+    import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if attention_mask is not None or query.shape[0] != 1 or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling)
-    segments = _segments(kwargs.get("cu_seq_lens_q"), kwargs.get("position_ids"), query.shape[2])
-    if len(segments) == 1:
+    layout = _layout(kwargs.get("cu_seq_lens_q"), kwargs.get("position_ids"), query.shape[2])
+    if len(layout) == 1:
         return sdpa_attention_forward(module, query, key, value, None, dropout=dropout, scaling=scaling, is_causal=True)
-    outs = [
-        sdpa_attention_forward(
-            module,
-            query[:, :, a:b],
-            key[:, :, a:b],
-            value[:, :, a:b],
-            None,
-            dropout=dropout,
-            scaling=scaling,
-            is_causal=True,
-        )[0]
-        for a, b in segments
-    ]
-    import torch
-
+    outs = []
+    for a, b, ps, pl in layout:
+        if not pl:
+            out = sdpa_attention_forward(
+                module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None,
+                dropout=dropout, scaling=scaling, is_causal=True,
+            )[0]  # fmt: skip
+        else:  # all of the group's prefix, then causal within the member
+            n = b - a
+            mask = torch.ones(n, pl + n, dtype=torch.bool, device=query.device)
+            mask[:, pl:] = torch.ones(n, n, dtype=torch.bool, device=query.device).tril()
+            k = torch.cat([key[:, :, ps : ps + pl], key[:, :, a:b]], dim=2)
+            v = torch.cat([value[:, :, ps : ps + pl], value[:, :, a:b]], dim=2)
+            out = sdpa_attention_forward(
+                module, query[:, :, a:b], k, v, mask[None, None], dropout=dropout, scaling=scaling
+            )[0]
+        outs.append(out)
     return torch.cat(outs, dim=1), None  # [batch, seq, heads, head_dim], as sdpa_attention_forward returns
 
 
@@ -110,12 +118,13 @@ def register_varlen_attention() -> str:
     return VARLEN_ATTENTION
 
 
-def pick_attn_implementation(requested: str, packing: bool, cuda: bool) -> str:
-    """Resolve ``--attn_implementation auto``: flash-attn (GPU, if installed) or varlen SDPA for packing, else sdpa."""
-    if requested == VARLEN_ATTENTION or (requested == "auto" and packing):
+def pick_attn_implementation(requested: str, packing: bool, cuda: bool, share_prefix: bool = False) -> str:
+    """Resolve ``--attn_implementation auto``: flash-attn (GPU, if installed) or varlen SDPA for packing, else sdpa.
+    Shared prefixes always take varlen SDPA (flash-attn's varlen kernel cannot read their layout)."""
+    if requested == VARLEN_ATTENTION or (requested == "auto" and (packing or share_prefix)):
         import importlib.util
 
-        if requested == "auto" and cuda and importlib.util.find_spec("flash_attn") is not None:
+        if requested == "auto" and cuda and not share_prefix and importlib.util.find_spec("flash_attn") is not None:
             return "flash_attention_2"
         return register_varlen_attention()
     return "sdpa" if requested == "auto" else requested
@@ -150,13 +159,18 @@ def supports_logits_mask(model) -> bool:
     return "slice_logits_to_keep" in source
 
 
-def make_collator(tokenizer, packing: bool, loss_logits_only: bool = False) -> Any:
-    """The collator for a training run: padding-free flattening (``packing``) or published padding.
+def make_collator(tokenizer, packing: bool, loss_logits_only: bool = False, share_prefix: bool = False) -> Any:
+    """The collator for a training run: shared-prefix packing (``share_prefix``, see ``shared_prefix.py``),
+    padding-free flattening (``packing``) or published padding.
 
     ``loss_logits_only`` adds the ``logits_to_keep`` mask and ``shift_labels`` (see the module docs);
     use it only with a model for which ``supports_logits_mask`` is true.
     """
-    if packing:
+    if share_prefix:
+        from g4t.train.shared_prefix import SharedPrefixCollator
+
+        collator = SharedPrefixCollator()
+    elif packing:
         from transformers import DataCollatorWithFlattening
 
         collator = DataCollatorWithFlattening(return_flash_attn_kwargs=True)

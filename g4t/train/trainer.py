@@ -401,6 +401,22 @@ def _interrupt_callback(pending):
     return InterruptCallback()
 
 
+def _trainer_class(share_prefix: bool, seed: int):
+    """``transformers.Trainer``, with the shared-prefix sample order when ``share_prefix``."""
+    from transformers import Trainer
+
+    if not share_prefix:
+        return Trainer
+
+    from g4t.train.shared_prefix import PrefixGroupedSampler
+
+    class SharedPrefixTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset=None):
+            return PrefixGroupedSampler(train_dataset if train_dataset is not None else self.train_dataset, seed)
+
+    return SharedPrefixTrainer
+
+
 def _count_params(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -433,7 +449,7 @@ def main(cfg: LoraTrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
 def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     import torch
     import transformers
-    from transformers import Trainer, TrainingArguments
+    from transformers import TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
     from g4t.prompts import load_template
@@ -484,7 +500,7 @@ def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
         )
         logger.info(val_stats.summary(cfg.cutoff_len, "val"))
 
-    attn = pick_attn_implementation(cfg.attn_implementation, cfg.packing, cuda)
+    attn = pick_attn_implementation(cfg.attn_implementation, cfg.packing, cuda, cfg.share_prefix)
     compute_dtype = resolve_dtype(cfg.dtype, "cuda" if cuda else "cpu")
     logger.info(
         f"compute dtype {dtype_label(compute_dtype)} (--dtype {cfg.dtype}"
@@ -576,12 +592,13 @@ def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
         dataloader_drop_last=False,
         **mixed,
     )
-    trainer = Trainer(
+    collator = make_collator(tokenizer, cfg.packing, loss_logits_only=logits_only, share_prefix=cfg.share_prefix)
+    trainer = _trainer_class(cfg.share_prefix, cfg.seed)(
         model=model,
         args=args,
         train_dataset=train_data,
         eval_dataset=val_data or None,
-        data_collator=make_collator(tokenizer, cfg.packing, loss_logits_only=logits_only),
+        data_collator=collator,
         processing_class=tokenizer,
         callbacks=[_config_callback(cfg, resolved), *callbacks],
     )
@@ -601,6 +618,13 @@ def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
         )
         raise Interrupted(pending.signum)
 
+    if cfg.share_prefix:
+        packer = getattr(collator, "collator", collator)
+        resolved["shared_prefix"] = {"sample_tokens": packer.sample_tokens, "computed_tokens": packer.packed_tokens}
+        logger.info(
+            f"shared prefixes: {packer.sample_tokens:,} sample tokens computed as {packer.packed_tokens:,} "
+            f"({packer.sample_tokens / max(1, packer.packed_tokens):.2f}x fewer)"
+        )
     if cfg.full_finetune and attn == VARLEN_ATTENTION:
         model.set_attn_implementation("sdpa")  # the saved config must not name our runtime-registered kernel
     trainer.save_model(cfg.output_dir)
