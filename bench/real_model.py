@@ -97,6 +97,9 @@ class RealModelConfig:
     lora_layers: int = arg(10, help="Adapt only the last N layers (0: all).")
     learning_rate: float = arg(1e-3, help="Peak learning rate.")
     num_epochs: int = arg(1, help="Epochs over the training records.")
+    train_on_chitchat: bool = arg(
+        True, help="Train on the text of chit-chat answers (False: only on the decision to answer without a tool)."
+    )
     micro_batch_size: int = arg(4, help="Samples per forward pass.")
     batch_size: int = arg(4, help="Samples per optimizer step.")
     warmup_steps: int = arg(5, help="Warmup steps.")
@@ -357,6 +360,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
         cmd += ["--seed", str(cfg.seed), *(["--share_prefix"] if cfg.sessions else [])]
+        cmd += ["--train_on_chitchat", str(cfg.train_on_chitchat)]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
     saved = json.loads((out / CONFIG_FILE).read_text())["resolved"]
@@ -381,7 +385,7 @@ def _curve_figures(ann: Path, predictions: Path) -> dict:
     return {"SR": scored["SR"], "tool_call_SR": scored["tool_call_SR"]}
 
 
-def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: int) -> list[dict]:
+def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: int, n_train: int) -> list[dict]:
     """SR on the first ``curve_n`` seen records before training, at every kept checkpoint and at the end.
 
     The two ends reuse the zero-shot and fine-tuned predictions of the seen split; only the
@@ -399,7 +403,7 @@ def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: in
             name = f"curve_{step * batch}"
             evaluate(cfg, work, name, subset, str(ckpt))
             out.append({"samples": step * batch, **_curve_figures(subset, pred / name / f"{name}.json")})
-    out.append({"samples": final * batch, **_curve_figures(subset, pred / "fine_tuned_seen" / "fine_tuned_seen.json")})
+    out.append({"samples": n_train, **_curve_figures(subset, pred / "fine_tuned_seen" / "fine_tuned_seen.json")})
     return out
 
 
@@ -476,7 +480,7 @@ def main() -> None:
     adapter, result["train"] = train(cfg, work, files["train"])
     for split in SPLITS:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))
-    result["curve"] = curve(cfg, work, files["seen"], adapter, cfg.batch_size)
+    result["curve"] = curve(cfg, work, files["seen"], adapter, cfg.batch_size, result["train"]["samples"])
     result["adapter"] = str(adapter)
     result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in ("work_dir", "results", "captions", "natural")}
     stem = Path(cfg.results)

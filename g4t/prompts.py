@@ -49,6 +49,7 @@ __all__ = [
     "image_history",
     "load_template",
     "observation_spans",
+    "direct_answer_span",
     "prompt_layout",
     "prompt_strings",
     "render_agent_prompt",
@@ -109,6 +110,24 @@ def observation_spans(text: str) -> list[tuple[int, int]]:
     ``Observation:``); in generated data they are random file names, unlearnable by construction.
     """
     return [m.span(1) for m in _OBSERVATION.finditer(text) if m.end(1) > m.start(1)]
+
+
+def direct_answer_span(instruction: str, output: str) -> tuple[int, int] | None:
+    """Character span ``[start, end)`` in ``output`` of the text of a final answer given without any tool
+    in this turn (chit-chat), or None.
+
+    The reply must be a whole ``human_response`` (``Thought: ... No`` then ``AI: <text>``) and the
+    instruction must hold no tool result after its last ``New input:``. The span is the answer text
+    with the space before it, trailing whitespace excluded; a relayed tool result is never one.
+    """
+    turn = instruction[instruction.rfind("New input:") :] if "New input:" in instruction else instruction
+    if "Observation:" in turn:
+        return None
+    head = prompt_strings()["human_response_format"].split("{response}")[0]
+    if not output.startswith(head):
+        return None
+    start, end = len(head.rstrip(" ")), len(output.rstrip())  # the space after "AI:" starts the first word's token
+    return (start, end) if end > len(head) else None
 
 
 def human_response(response: str) -> str:

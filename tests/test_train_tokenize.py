@@ -147,3 +147,46 @@ def test_train_on_observations_flag_and_old_runs_resume(tmp_path):
     saved = {k: v for k, v in default.to_dict().items() if k != "train_on_observations"}  # saved before the flag
     assert run_differences(default, saved) == []
     assert run_differences(cfg, saved) == ["--train_on_observations None -> False"]
+
+
+CHITCHAT = {
+    "instruction": "GPT4Tools can handle various text and visual tasks.\nPrevious conversation:\n\n"
+    "Human: Provide an image named a.png. Description: a dog.\nAI: Received.\n\nNew input: Btw what is 9 plus 34?\n",
+    "input": "",
+    "output": "Thought: Do I need to use a tool? No\nAI: 9 plus 34 is 43.\n",
+}
+RELAY = {
+    "instruction": CHITCHAT["instruction"].replace("Btw what is 9 plus 34?", "edges please")
+    + "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: a.png\n"
+    "Observation: image/qzkfjwpe.png\n",
+    "input": "",
+    "output": "Thought: Do I need to use a tool? No\nAI: image/qzkfjwpe.png\n\n",
+}
+
+
+def test_direct_answer_span_is_the_chitchat_text_only():
+    from g4t.prompts import direct_answer_span
+
+    a, b = direct_answer_span(CHITCHAT["instruction"], CHITCHAT["output"])
+    assert CHITCHAT["output"][a:b] == " 9 plus 34 is 43."
+    assert direct_answer_span(RELAY["instruction"], RELAY["output"]) is None  # relays a tool result
+    assert direct_answer_span(CHAIN["instruction"], CHAIN["output"]) is None  # calls a tool
+    assert direct_answer_span("New input: hi\n", "Thought: Do I need to use a tool? No\nAI: \n") is None  # empty
+
+
+def test_masking_chitchat_keeps_the_decision_and_the_end(tok):
+    t = load_template("gpt4tools")
+    kept, _ = tokenize_sample(tok, t, CHITCHAT, 1024)
+    masked, _ = tokenize_sample(tok, t, CHITCHAT, 1024, train_on_chitchat=False)
+    assert masked["input_ids"] == kept["input_ids"]
+    assert "43" in _trained_text(tok, kept)
+    trained = _trained_text(tok, masked)
+    assert (
+        "Do I need to use a tool? No" in trained and "AI:" in trained and "43" not in trained and "plus" not in trained
+    )
+    assert masked["labels"][-1] == kept["labels"][-1] == tok.eos_token_id  # the answer still ends
+    for record in (RELAY, CHAIN):  # tool-use answers are untouched
+        assert (
+            tokenize_sample(tok, t, record, 1024, train_on_chitchat=False)[0]
+            == tokenize_sample(tok, t, record, 1024)[0]
+        )

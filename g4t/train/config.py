@@ -75,6 +75,12 @@ class LoraTrainConfig:
         help="Also train on the tool results after each 'Observation:' (published). False masks them: the "
         "model never writes them, and generated results are random file names whose loss is noise.",
     )
+    train_on_chitchat: bool = arg(
+        True,
+        help="Also train on the text of final answers given without any tool (chit-chat), as published. False "
+        "masks that text and keeps the decision ('Thought: ... No', 'AI:') and EOS: a small model's "
+        "world-knowledge answers are otherwise most of the loss and drown the tool-use decisions.",
+    )
     add_eos_token: bool = arg(
         False,
         help="Published flag; only affected the prompt-length computation (EOS is always appended to untruncated "

@@ -12,7 +12,10 @@ trainer) into plain functions:
   first ``len(tokenize(prompt))`` tokens";
 * unless ``train_on_observations``, the tool results after each ``Observation:`` get ``-100`` too
   (``prompts.observation_spans``): the model never writes them, and generated results are random
-  file names whose loss is noise (not published; see ``docs/training.md``).
+  file names whose loss is noise (not published; see ``docs/training.md``);
+* unless ``train_on_chitchat``, the text of a final answer given without any tool in its turn
+  (``prompts.direct_answer_span``) gets ``-100``: the decision ``Thought: ... No`` / ``AI:`` and the
+  EOS stay trained, the world-knowledge answer does not (not published; see ``docs/training.md``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from g4t.prompts import PromptTemplate, observation_spans
+from g4t.prompts import PromptTemplate, direct_answer_span, observation_spans
 
 __all__ = ["IGNORE_INDEX", "TokenizeStats", "tokenize_records", "tokenize_sample"]
 
@@ -81,6 +84,7 @@ def tokenize_sample(
     cutoff_len: int,
     train_on_inputs: bool = False,
     train_on_observations: bool = True,
+    train_on_chitchat: bool = True,
 ) -> tuple[dict[str, list[int]], bool]:
     """Tokenize one record.
 
@@ -93,25 +97,46 @@ def tokenize_sample(
             only the response and its EOS are trained.
         train_on_observations: keep the tool results (the text after each ``Observation:``) in the
             loss, as published; otherwise they are masked wherever they occur.
+        train_on_chitchat: keep the text of direct answers (no tool in the turn) in the loss, as
+            published; otherwise it is masked (the decision and the ``AI:`` prefix stay trained).
 
     Returns:
         ``({"input_ids", "attention_mask", "labels"}, truncated)``.
     """
     out, stats = _tokenize_batch(
-        tokenizer, template, [record], cutoff_len, train_on_inputs, train_on_observations, keep_empty=True
+        tokenizer,
+        template,
+        [record],
+        cutoff_len,
+        train_on_inputs,
+        train_on_observations,
+        train_on_chitchat,
+        keep_empty=True,
     )
     return out[0], bool(stats.truncated)
 
 
 def _tokenize_batch(
-    tokenizer, template, records, cutoff_len, train_on_inputs, train_on_observations=True, keep_empty=False
+    tokenizer,
+    template,
+    records,
+    cutoff_len,
+    train_on_inputs,
+    train_on_observations=True,
+    train_on_chitchat=True,
+    keep_empty=False,
 ):
     stats = TokenizeStats(samples=len(records))
     prompts = [template.render(r["instruction"], r.get("input", "")) for r in records]
     fulls = [p + r["output"] for p, r in zip(prompts, records, strict=True)]
-    if not train_on_observations and not _supports_offsets(tokenizer):
-        raise ValueError("masking tool observations (--train_on_observations false) needs a fast tokenizer")
-    with_offsets = _supports_offsets(tokenizer) and not (train_on_inputs and train_on_observations)
+    if not (train_on_observations and train_on_chitchat) and not _supports_offsets(tokenizer):
+        raise ValueError(
+            "masking tool observations or chit-chat answers (--train_on_observations / --train_on_chitchat false) "
+            "needs a fast tokenizer"
+        )
+    with_offsets = _supports_offsets(tokenizer) and not (
+        train_on_inputs and train_on_observations and train_on_chitchat
+    )
     enc = tokenizer(fulls, truncation=False, padding=False, return_offsets_mapping=with_offsets, verbose=False)
     if not train_on_inputs and not with_offsets:
         prompt_lens = [len(ids) for ids in tokenizer(prompts, truncation=False, padding=False)["input_ids"]]
@@ -135,8 +160,10 @@ def _tokenize_batch(
             else:
                 n_prompt = prompt_lens[i]
             labels[:n_prompt] = [IGNORE_INDEX] * min(n_prompt, len(labels))
-        if not train_on_observations:
-            spans = observation_spans(fulls[i])
+        spans = [] if train_on_observations else observation_spans(fulls[i])
+        if not train_on_chitchat and (answer := direct_answer_span(records[i]["instruction"], records[i]["output"])):
+            spans.append((len(prompts[i]) + answer[0], len(prompts[i]) + answer[1]))
+        if spans:
             for j, (start, _) in enumerate(enc["offset_mapping"][i][: len(ids)]):
                 if any(a <= start < b for a, b in spans):
                     labels[j] = IGNORE_INDEX
@@ -161,6 +188,7 @@ def tokenize_records(
     cutoff_len: int,
     train_on_inputs: bool = False,
     train_on_observations: bool = True,
+    train_on_chitchat: bool = True,
     chunk_size: int = 2000,
 ) -> tuple[list[dict[str, list[int]]], TokenizeStats]:
     """Tokenize every record (batched through the fast tokenizer) and collect ``TokenizeStats``.
@@ -178,6 +206,7 @@ def tokenize_records(
             cutoff_len,
             train_on_inputs,
             train_on_observations,
+            train_on_chitchat,
         )
         samples.extend(part)
         for name in ("samples", "kept", "truncated", "dropped_no_labels", "tokens", "label_tokens"):

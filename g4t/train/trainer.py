@@ -488,7 +488,13 @@ def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     records = load_records(cfg.data_path)
     train_records, val_records = split_records(records, cfg.val_set_size, cfg.seed)
     train_data, train_stats = tokenize_records(
-        tokenizer, template, train_records, cfg.cutoff_len, cfg.train_on_inputs, cfg.train_on_observations
+        tokenizer,
+        template,
+        train_records,
+        cfg.cutoff_len,
+        cfg.train_on_inputs,
+        cfg.train_on_observations,
+        cfg.train_on_chitchat,
     )
     logger.info(train_stats.summary(cfg.cutoff_len, "train"))
     if not train_data:
@@ -496,7 +502,13 @@ def _train(cfg: LoraTrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     val_data, val_stats = [], None
     if val_records:
         val_data, val_stats = tokenize_records(
-            tokenizer, template, val_records, cfg.cutoff_len, cfg.train_on_inputs, cfg.train_on_observations
+            tokenizer,
+            template,
+            val_records,
+            cfg.cutoff_len,
+            cfg.train_on_inputs,
+            cfg.train_on_observations,
+            cfg.train_on_chitchat,
         )
         logger.info(val_stats.summary(cfg.cutoff_len, "val"))
 
