@@ -150,10 +150,16 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
     out = {"train": data / "train.json", **{s: data / f"eval_{s}.json" for s in SPLITS}}
     built = ["train_all", "train_all_val_seen", "train_all_test_unseen"]
     built += ["natural_train_unused_val_seen", "natural_train_unused_test_unseen"]
+    build_knobs = ("seed", "unseen_tools", "negatives_ratio", "sessions", "captions", "natural")
+    pick_knobs = ("n_train", "answer_share", "chitchat_share", "balance_tools")
     if not all((data / f"{name}.json").is_file() for name in built):
         _build_records(cfg, data)
+        _stamp(cfg, data / "train_all.recipe.json", build_knobs)
+    _check_stamp(cfg, data / "train_all.recipe.json", build_knobs, data / "train_all.json")
     if not out["train"].is_file():
         atomic_write_json(out["train"], pick_train(json.loads((data / "train_all.json").read_text()), cfg))
+        _stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs)
+    _check_stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs, out["train"])
     unseen = set(cfg.unseen_tools)
     pools = {
         "seen": lambda: json.loads((data / "train_all_val_seen.json").read_text()),
@@ -174,6 +180,24 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
             r["id"] = i
         atomic_write_json(out[split], picked)
     return out
+
+
+def _stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...]) -> None:
+    """Record the knobs a stage's output was made with."""
+    atomic_write_json(path, {k: getattr(cfg, k) for k in knobs})
+
+
+def _check_stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...], output: Path) -> None:
+    """Refuse to reuse ``output`` made with other knobs (a rerun would mix recipes); unstamped outputs pass."""
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    diffs = [f"--{k} {saved[k]!r} -> {getattr(cfg, k)!r}" for k in knobs if k in saved and saved[k] != getattr(cfg, k)]
+    if diffs:
+        sys.exit(
+            f"{output} was made with other settings ({'; '.join(diffs)}); use another --work_dir (copy its "
+            "eval_*.json and pred/zero_shot_* there to score the new recipe on the same records) or delete it"
+        )
 
 
 def _kind(record: dict) -> tuple[str, str | None]:

@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bench import real_model
 from g4t.cli import parse_args
 
@@ -79,3 +81,11 @@ def test_sessions_take_whole_sessions_and_train_with_shared_prefixes(tmp_path):
     assert len(whole) >= len(picked) - 1  # every session whole but the last one taken
     kinds = Counter(real_model._kind(r)[0] for r in train)
     assert kinds["call"] and kinds["relay"] and kinds["chitchat"]
+    # a rerun with other data settings is refused instead of mixing recipes
+    (other,) = parse_args(
+        real_model.RealModelConfig,
+        args=["--work_dir", str(tmp_path), "--n_train", "80", "--n_eval", "10", "--negatives_ratio", "0.9"],
+    )
+    with pytest.raises(SystemExit, match="negatives_ratio 0.3 -> 0.9.*sessions True -> False"):
+        real_model.make_data(other, tmp_path)
+    assert real_model.make_data(cfg, tmp_path) == files  # the same settings reuse it
