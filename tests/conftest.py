@@ -70,3 +70,39 @@ def square_image():
     image = Image.new("RGB", (256, 192), "white")
     ImageDraw.Draw(image).rectangle([64, 48, 160, 144], fill="black")
     return image
+
+
+# Captions of a small get_instruction output (tests/test_data_build.py, tests/test_data_sessions.py).
+CAPTIONS = [
+    "A man rides a brown horse on a beach [10, 20, 200, 300].",
+    "Two cats sleep on a red sofa near a window.",
+    "A kitchen with a white fridge and a wooden table.",
+    "A red bus drives down a busy city street at dusk.",
+    "A girl flies a kite in a green park.",
+    "A plate of pasta with tomatoes and basil.",
+    "An old lighthouse stands on a rocky coast.",
+    "A skateboarder jumps over a set of stairs.",
+    "Three sheep graze on a hill under clouds.",
+    "A boat is moored at a small wooden dock.",
+]
+
+
+@pytest.fixture(scope="module")
+def replies(tmp_path_factory):
+    """A get_instruction output (JSONL) with published-style replies for 10 images."""
+    import json
+
+    from g4t.data.teacher import teacher_prompt
+    from testkit.teacher_server import fake_reply
+
+    path = tmp_path_factory.mktemp("replies") / "instructions.jsonl"
+    with open(path, "w") as f:
+        for i, cap in enumerate(CAPTIONS):
+            rec = {
+                "id": str(i),
+                "file_name": f"{i:012d}.jpg",
+                "caption": cap,
+                "instructions": fake_reply(teacher_prompt(cap)),
+            }
+            f.write(json.dumps(rec) + "\n")
+    return path

@@ -16,39 +16,9 @@ from g4t.data.captions import load_captions
 from g4t.data.catalog import PUBLISHED_TRAINING_TOOLS, tool_catalog
 from g4t.data.dedup import dedup
 from g4t.data.io import DataError
-from g4t.data.teacher import teacher_prompt
 from g4t.prompts import format_steps, human_response, image_history, render_agent_prompt, tool_response
-from testkit.teacher_server import fake_reply
 
 REPO = Path(__file__).resolve().parents[1]
-CAPTIONS = [
-    "A man rides a brown horse on a beach [10, 20, 200, 300].",
-    "Two cats sleep on a red sofa near a window.",
-    "A kitchen with a white fridge and a wooden table.",
-    "A red bus drives down a busy city street at dusk.",
-    "A girl flies a kite in a green park.",
-    "A plate of pasta with tomatoes and basil.",
-    "An old lighthouse stands on a rocky coast.",
-    "A skateboarder jumps over a set of stairs.",
-    "Three sheep graze on a hill under clouds.",
-    "A boat is moored at a small wooden dock.",
-]
-
-
-@pytest.fixture(scope="module")
-def replies(tmp_path_factory) -> Path:
-    """A get_instruction output (JSONL) with published-style replies for 10 images."""
-    path = tmp_path_factory.mktemp("replies") / "instructions.jsonl"
-    with open(path, "w") as f:
-        for i, cap in enumerate(CAPTIONS):
-            rec = {
-                "id": str(i),
-                "file_name": f"{i:012d}.jpg",
-                "caption": cap,
-                "instructions": fake_reply(teacher_prompt(cap)),
-            }
-            f.write(json.dumps(rec) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

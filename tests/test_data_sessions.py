@@ -15,34 +15,10 @@ from g4t.data import annotate
 from g4t.data.annotate import AnnotateConfig, run
 from g4t.data.build import Sample, build_conversation, build_sessions, train_records
 from g4t.data.catalog import PUBLISHED_TRAINING_TOOLS, registered_tools, tool_catalog
-from g4t.data.teacher import teacher_prompt
 from g4t.prompts import image_history
-from testkit.teacher_server import fake_reply
 
 NEW_INPUT = "New input: "
 TOOL_LINE = "Action: the action to take, should be one of ["
-CAPTIONS = [
-    "A man rides a brown horse on a beach.",
-    "Two cats sleep on a red sofa near a window.",
-    "A kitchen with a white fridge and a wooden table.",
-    "A red bus drives down a busy city street at dusk.",
-    "A girl flies a kite in a green park.",
-    "A plate of pasta with tomatoes and basil.",
-    "An old lighthouse stands on a rocky coast.",
-    "A skateboarder jumps over a set of stairs.",
-    "Three sheep graze on a hill under clouds.",
-    "A boat is moored at a small wooden dock.",
-]
-
-
-@pytest.fixture(scope="module")
-def replies(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("replies") / "instructions.jsonl"
-    with open(path, "w") as f:
-        for i, cap in enumerate(CAPTIONS):
-            rec = {"id": str(i), "file_name": f"{i:012d}.jpg", "caption": cap}
-            f.write(json.dumps({**rec, "instructions": fake_reply(teacher_prompt(cap))}) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PrefixCache"]
+__all__ = ["PrefixCache", "common_prefix"]
 
 
 @dataclass
@@ -26,7 +26,8 @@ class _Entry:
     nbytes: int
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -89,7 +90,7 @@ class PrefixCache:
         best_key, best = None, 0
         with self._lock:
             for key, entry in self._entries.items():
-                n = min(_common_prefix(entry.ids, ids), len(ids) - 1)
+                n = min(common_prefix(entry.ids, ids), len(ids) - 1)
                 if n > best:
                     best_key, best = key, n
             if best_key is None or best < self.min_tokens:
@@ -119,7 +120,7 @@ class PrefixCache:
         entry = _Entry(tuple(ids), layers, nbytes)
         with self._lock:
             # An entry that the new one contains (same tokens, or a prefix of them) is redundant.
-            for key in [k for k, e in self._entries.items() if _common_prefix(e.ids, entry.ids) == len(e.ids)]:
+            for key in [k for k, e in self._entries.items() if common_prefix(e.ids, entry.ids) == len(e.ids)]:
                 del self._entries[key]
             self._entries[self._next_key] = entry
             self._next_key += 1

@@ -29,19 +29,12 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from g4t.llm.prefix_cache import common_prefix
 from g4t.train.tokenize import IGNORE_INDEX
 
 __all__ = ["MIN_SHARED", "PrefixGroupedSampler", "SharedPrefixCollator", "blocks", "plan_groups"]
 
 MIN_SHARED = 16  # shorter common prefixes are not worth a group
-
-
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def _first_labeled(labels: Sequence[int]) -> int:
@@ -69,7 +62,7 @@ def plan_groups(features: Sequence[dict], min_shared: int = MIN_SHARED) -> list[
         best[end], choice[end] = best[end - 1], end - 1  # member end-1 alone
         shared = len(ids[order[end - 1]])
         for start in range(end - 2, -1, -1):  # the run order[start:end], order[start] first (whole)
-            shared = min(shared, _lcp(ids[order[start]], ids[order[start + 1]]), limit[start + 1])
+            shared = min(shared, common_prefix(ids[order[start]], ids[order[start + 1]]), limit[start + 1])
             if shared < min_shared:
                 break
             saved = best[start] + shared * (end - start - 1)
@@ -83,7 +76,7 @@ def plan_groups(features: Sequence[dict], min_shared: int = MIN_SHARED) -> list[
         shared = 0
         if len(members) > 1:
             shared = min(
-                min(_lcp(ids[order[k]], ids[order[k + 1]]) for k in range(start, end - 1)),
+                min(common_prefix(ids[order[k]], ids[order[k + 1]]) for k in range(start, end - 1)),
                 min(limit[k] for k in range(start + 1, end)),
             )
         groups.append((members, shared))
@@ -177,7 +170,7 @@ class PrefixGroupedSampler:
         for i in order:
             if self.runs:
                 j = self.runs[-1][-1]
-                if _lcp(ids[i], ids[j]) * 2 >= min(prompt[i], prompt[j]) > 0:
+                if common_prefix(ids[i], ids[j]) * 2 >= min(prompt[i], prompt[j]) > 0:
                     self.runs[-1].append(i)
                     continue
             self.runs.append([i])
