@@ -67,7 +67,7 @@ class RealModelConfig:
         ],
         help="Tools held out of training entirely (the unseen split uses them).",
     )
-    n_train: int = arg(760, help="Training records.")
+    n_train: int = arg(1800, help="Training records.")
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
@@ -79,9 +79,9 @@ class RealModelConfig:
     balance_tools: bool = arg(
         False, help="Spread the tool-call records evenly over the tools (default: as the teacher's data has them)."
     )
-    negatives_ratio: float = arg(0.3, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
+    negatives_ratio: float = arg(0.6, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     sessions: bool = arg(
-        False,
+        True,
         help="Training records in sessions (generate_annotations.py --session_prompts: one image, one tool list, "
         "several requests), trained with lora_finetune.py --share_prefix, which computes each shared prompt once. "
         "--n_train then takes whole sessions in random order, as the teacher's data has them (--answer_share, "
@@ -100,8 +100,8 @@ class RealModelConfig:
     train_on_chitchat: bool = arg(
         True, help="Train on the text of chit-chat answers (False: only on the decision to answer without a tool)."
     )
-    micro_batch_size: int = arg(4, help="Samples per forward pass.")
-    batch_size: int = arg(4, help="Samples per optimizer step.")
+    micro_batch_size: int = arg(16, help="Samples per forward pass.")
+    batch_size: int = arg(16, help="Samples per optimizer step.")
     warmup_steps: int = arg(5, help="Warmup steps.")
     dtype: str = arg("auto", help="Training and inference precision (auto: bf16 where the CPU has bf16 units).")
     max_new_tokens: int = arg(64, help="Generation budget per record (a tool call is about 30 tokens).")

@@ -78,7 +78,7 @@ def measure(model, tokenizer, samples: list[dict], micro_batch: int) -> dict:
             loss.backward()
             out[name]["seconds"] += time.perf_counter() - t
             out[name]["computed_tokens"] += inputs["input_ids"].shape[1]
-            out[name]["losses"].append(float(loss))
+            out[name]["losses"].append(loss.item())
             model.zero_grad(set_to_none=True)
         print(f"  micro-batch {start // micro_batch + 1}: loss {out['packing']['losses'][-1]:.5f}", flush=True)
     tokens = sum(len(s["input_ids"]) for s in samples)

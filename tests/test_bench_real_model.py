@@ -25,6 +25,10 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
             "--balance_tools",
             "--chitchat_share",
             "0.5",
+            "--sessions",
+            "False",
+            "--negatives_ratio",
+            "0.3",
         ],
     )
     files = real_model.make_data(cfg, tmp_path)
@@ -55,7 +59,10 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
     # a new training mix keeps the evaluation records, so runs compare on the same records
     before = {s: files[s].read_bytes() for s in real_model.SPLITS}
     files["train"].unlink()
-    (cfg2,) = parse_args(real_model.RealModelConfig, args=["--work_dir", str(tmp_path), "--n_train", "60"])
+    (cfg2,) = parse_args(
+        real_model.RealModelConfig,
+        args=["--work_dir", str(tmp_path), "--n_train", "60", "--sessions", "False", "--negatives_ratio", "0.3"],
+    )
     real_model.make_data(cfg2, tmp_path)  # the teacher's proportions
     mix = Counter(real_model._kind(r)[0] for r in json.loads(files["train"].read_text()))
     assert (
@@ -84,8 +91,19 @@ def test_sessions_take_whole_sessions_and_train_with_shared_prefixes(tmp_path):
     # a rerun with other data settings is refused instead of mixing recipes
     (other,) = parse_args(
         real_model.RealModelConfig,
-        args=["--work_dir", str(tmp_path), "--n_train", "80", "--n_eval", "10", "--negatives_ratio", "0.9"],
+        args=[
+            "--work_dir",
+            str(tmp_path),
+            "--n_train",
+            "80",
+            "--n_eval",
+            "10",
+            "--negatives_ratio",
+            "0.9",
+            "--sessions",
+            "False",
+        ],
     )
-    with pytest.raises(SystemExit, match="negatives_ratio 0.3 -> 0.9.*sessions True -> False"):
+    with pytest.raises(SystemExit, match="negatives_ratio 0.6 -> 0.9.*sessions True -> False"):
         real_model.make_data(other, tmp_path)
     assert real_model.make_data(cfg, tmp_path) == files  # the same settings reuse it
