@@ -114,6 +114,7 @@ def main() -> None:
     from g4t.prompts import load_template
     from g4t.train.packing import register_varlen_attention
     from g4t.train.tokenize import tokenize_records
+    from g4t.train.trainer import linear_targets
 
     torch.set_num_threads(args.threads)
     source = resolve_model(args.base_model)
@@ -121,13 +122,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(source, attn_implementation=register_varlen_attention())
     model.config.use_cache = False
     n = model.config.num_hidden_layers
-    targets = sorted(
-        {
-            name.rsplit(".", 1)[-1]
-            for name, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and m is not model.get_output_embeddings()
-        }
-    )
+    targets = linear_targets(model)
     torch.manual_seed(args.seed)
     layers = list(range(n - args.lora_layers, n))
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=targets, layers_to_transform=layers)

@@ -139,11 +139,6 @@ class Session:
     file_name: str
     conversations: list[Conversation] = field(default_factory=list)
 
-    @property
-    def chat_history(self) -> str:
-        """The history line shared by the session's prompts."""
-        return image_history(self.image, self.caption)
-
 
 def random_image_name(rng: random.Random, num_chars: int = 8) -> str:
     """A fresh image name as published: optional folder + 8 lowercase letters + ``.png``."""

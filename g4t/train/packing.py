@@ -55,15 +55,9 @@ def _layout(cu_seq_lens, position_ids, length: int) -> list[tuple[int, int, int,
         return [(a, b, 0, 0) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
     if position_ids is None or position_ids.shape[0] != 1:
         return [(0, length, 0, 0)]
-    global _last_layout
-    if _last_layout[0] is not position_ids:  # the same tensor reaches every layer: parse it once
-        from g4t.train.shared_prefix import blocks
+    from g4t.train.shared_prefix import blocks
 
-        _last_layout = (position_ids, blocks(position_ids[0].tolist()))
-    return _last_layout[1]
-
-
-_last_layout: tuple = (None, [])
+    return blocks(position_ids[0].tolist())
 
 
 def _varlen_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):

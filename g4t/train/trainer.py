@@ -36,7 +36,15 @@ from g4t.train.data import load_records, split_records
 from g4t.train.packing import VARLEN_ATTENTION, make_collator, pick_attn_implementation, supports_logits_mask
 from g4t.train.tokenize import tokenize_records
 
-__all__ = ["DistEnv", "finished_run", "main", "resolve_resume", "run_differences", "write_training_config"]
+__all__ = [
+    "DistEnv",
+    "finished_run",
+    "linear_targets",
+    "main",
+    "resolve_resume",
+    "run_differences",
+    "write_training_config",
+]
 
 logger = logging.getLogger("g4t.train")
 
@@ -296,15 +304,8 @@ def _load_model(cfg: LoraTrainConfig, source: str, env: DistEnv, cuda: bool, att
         )
     else:
         targets = cfg.lora_target_modules
-        if targets == ["all-linear"]:  # every linear layer but the output head (peft's shorthand, spelled out)
-            head = model.get_output_embeddings()
-            targets = sorted(
-                {
-                    n.rsplit(".", 1)[-1]
-                    for n, m in model.named_modules()
-                    if isinstance(m, torch.nn.Linear) and m is not head
-                }
-            )
+        if targets == ["all-linear"]:
+            targets = linear_targets(model)
         n_layers = getattr(model.config, "num_hidden_layers", None)
         if cfg.lora_layers and (not n_layers or cfg.lora_layers > n_layers):
             raise TrainError(f"--lora_layers {cfg.lora_layers}: the model has {n_layers or 'no countable'} layers")
@@ -324,6 +325,16 @@ def _load_model(cfg: LoraTrainConfig, source: str, env: DistEnv, cuda: bool, att
     if cfg.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     return model
+
+
+def linear_targets(model) -> list[str]:
+    """Module names of every linear layer but the output head (peft's ``all-linear``, spelled out)."""
+    import torch
+
+    head = model.get_output_embeddings()
+    return sorted(
+        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    )
 
 
 def _progress_callback(env: DistEnv):
