@@ -11,7 +11,7 @@ Not a test. One run on a CPU, no downloads, every step through the project's own
    teacher's templates, on images the teacher never saw.
 2. **Zero-shot.** ``inference.py`` + ``evaluate_result.py`` on each split with the base model.
 3. **Fine-tune.** ``lora_finetune.py`` with the recipe below on ``--n_train`` records.
-4. **Fine-tuned.** The same evaluation with the adapter.
+4. **Fine-tuned.** The same evaluation with the adapter (or the fully fine-tuned model).
 5. **Report.** A table in the paper's shape (SR_t, SR_act, SR_args, SR, IoU per split, plus tool-call SR,
    tool-choice accuracy and the training cost) to ``bench/results/real_model.md``, ``.json`` and ``.png``.
 
@@ -91,6 +91,11 @@ class RealModelConfig:
     curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
     curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
+    full_finetune: bool = arg(
+        False,
+        help="Train every weight (lora_finetune.py --full_finetune; the --lora_* options do not apply) and "
+        "evaluate the saved model folder instead of base model + adapter.",
+    )
     lora_r: int = arg(16, help="LoRA rank.")
     lora_alpha: int = arg(32, help="LoRA alpha.")
     lora_target_modules: str = arg("all-linear", help="LoRA target modules.")
@@ -317,15 +322,18 @@ def _build_records(cfg: RealModelConfig, data: Path) -> None:
     )
 
 
-def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, lora: str) -> dict:
-    """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (cached in a JSON file)."""
+def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, model: str | None = None) -> dict:
+    """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (cached in a JSON file).
+
+    ``model``: None for the base model, else an adapter (LoRA) or a fully fine-tuned model folder."""
     pred = work / "pred"
     figures = pred / name / "figures.json"
-    if figures.is_file():
-        return json.loads(figures.read_text())
+    if figures.is_file() and "by_kind" in (cached := json.loads(figures.read_text())):
+        return cached
     n = len(json.loads(ann.read_text()))
     py = sys.executable
-    infer = [py, "inference.py", "--base_model", cfg.base_model, "--lora_model", lora, "--ann_path", str(ann)]
+    base, lora = (model, "none") if model and cfg.full_finetune else (cfg.base_model, model or "none")
+    infer = [py, "inference.py", "--base_model", base, "--lora_model", lora, "--ann_path", str(ann)]
     infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
     infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume", "--template", cfg.template]
     seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, r"chunk \d+:\s+\d+%\|[^|]*\|\s*(\d+)/\d+")
@@ -337,49 +345,87 @@ def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, lora: str) 
     report = json.loads((pred / name / f"{name}_report.json").read_text())
     result = {k: report["published"][k] for k in METRIC_KEYS}
     scored = _scores(ann, pred / name / f"{name}.json")
-    result.update({k: scored[k] for k in ("tool_call_SR", "tool_choice_acc", "n_tool_calls")})
+    result.update({k: scored[k] for k in ("tool_call_SR", "tool_choice_acc", "n_tool_calls", "by_kind")})
     result.update(n=n, inference_s=round(seconds, 1))
     atomic_write_json(figures, result)
     return result
 
 
+OUTCOMES = ("right", "said_yes", "said_no", "wrong_tool", "wrong_args")
+
+
+def _eval_kind(record: dict) -> str:
+    """``_kind`` refined for scoring: a tool call is a ``call`` (first step), a ``continue`` (the next step
+    after an observation) or a ``chain`` (the ground truth holds two steps or more from one generation)."""
+    from g4t.chat_prompt import parse_published_prompt
+
+    if len(record.get("Action") or []) > 1:
+        return "chain"
+    kind, _ = _kind(record)
+    if kind == "call" and parse_published_prompt(record["instruction"]).steps:
+        return "continue"
+    return kind
+
+
 def _scores(ann: Path, predictions: Path) -> dict:
     """Per-sample published scoring of ``predictions`` on the records of ``ann``: SR, tool-call SR (SR over
-    records whose ground truth calls a tool) and tool-choice accuracy (first predicted action)."""
+    records whose ground truth calls a tool), tool-choice accuracy (first predicted action), and ``by_kind``:
+    per record kind (``_eval_kind``) how many are right or why not (``OUTCOMES``: a tool call where none was
+    due, no tool call where one was, a wrong first tool, a right tool with wrong arguments or steps)."""
     from g4t.evaluation.metrics import extract_prediction, score_sample
 
     gt = {r["id"]: r for r in json.loads(ann.read_text())}
     success, calls, choice = [], [], []
+    by_kind: dict[str, dict[str, int]] = {}
     for p in json.loads(predictions.read_text()):
         g = gt.get(p["id"])
         if g is None:
             continue
         text, _ = extract_prediction(p["output"], g["instruction"])
         success.append(score_sample(g["output"], text).success)
+        first = re.search(r"Action: (.*)", text)
         if g.get("Action"):
             calls.append(success[-1])
-            first = re.search(r"Action: (.*)", text)
             choice.append(float(bool(first) and first.group(1).strip() == g["Action"][0]))
+        if success[-1]:
+            outcome = "right"
+        elif not g.get("Action"):
+            outcome = "said_yes" if first else "wrong_args"  # a final answer that misses the published format
+        elif not first:
+            outcome = "said_no"
+        else:
+            outcome = "wrong_tool" if first.group(1).strip() != g["Action"][0] else "wrong_args"
+        counts = by_kind.setdefault(_eval_kind(g), dict.fromkeys(("n", *OUTCOMES), 0))
+        counts["n"] += 1
+        counts[outcome] += 1
     mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
     return {
         "SR": mean(success),
         "tool_call_SR": mean(calls),
         "tool_choice_acc": mean(choice),
         "n_tool_calls": len(calls),
+        "by_kind": by_kind,
     }
 
 
 def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
-    out = work / "adapter"
+    out = work / ("model" if cfg.full_finetune else "adapter")
     n = len(json.loads(data.read_text()))
     steps = max(1, n * cfg.num_epochs // cfg.batch_size)
-    if not (out / "adapter_model.safetensors").is_file():
+    saved_as = (
+        ("model.safetensors", "model.safetensors.index.json") if cfg.full_finetune else ("adapter_model.safetensors",)
+    )
+    if not any((out / name).is_file() for name in saved_as):
         cmd = [sys.executable, "lora_finetune.py", "--base_model", cfg.base_model, "--data_path", str(data)]
         cmd += ["--output_dir", str(out), "--prompt_template_name", cfg.template, "--val_set_size", "0"]
         cmd += ["--batch_size", str(cfg.batch_size), "--micro_batch_size", str(cfg.micro_batch_size)]
         cmd += ["--num_epochs", str(cfg.num_epochs), "--learning_rate", str(cfg.learning_rate)]
-        cmd += ["--lora_r", str(cfg.lora_r), "--lora_alpha", str(cfg.lora_alpha), "--lora_layers", str(cfg.lora_layers)]
-        cmd += ["--lora_target_modules", cfg.lora_target_modules, "--packing", "--cutoff_len", "1024"]
+        if cfg.full_finetune:
+            cmd += ["--full_finetune"]
+        else:
+            cmd += ["--lora_r", str(cfg.lora_r), "--lora_alpha", str(cfg.lora_alpha)]
+            cmd += ["--lora_layers", str(cfg.lora_layers), "--lora_target_modules", cfg.lora_target_modules]
+        cmd += ["--packing", "--cutoff_len", "1024"]
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
@@ -441,6 +487,12 @@ def report(cfg: RealModelConfig, result: dict) -> str:
             f = result[row][split]
             cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
             lines.append(f"| {row.replace('_', '-')} | {split} | {f['n']} | " + " | ".join(cells) + " |")
+    lines += ["", "Fine-tuned, by record kind (right, or why not):", ""]
+    lines += ["| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps |"]
+    lines += ["|---|---|---|---|---|---|---|---|"]
+    for split in SPLITS:
+        for kind, c in sorted(result["fine_tuned"][split].get("by_kind", {}).items()):
+            lines.append(f"| {split} | {kind} | {c['n']} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
     t = result["train"]
     lines += [
         "",
@@ -453,7 +505,7 @@ def report(cfg: RealModelConfig, result: dict) -> str:
         + f"), {t['steps']} steps, "
         f"{t['minutes']} min, {t['tok_per_s']} tok/s, {t['compute_dtype']}, final loss {t['final_loss']:.4f}.",
         f"Recipe: {json.dumps(result['recipe'])}",
-        f"Adapter: {result['adapter']}",
+        f"{'Model' if result['recipe'].get('full_finetune') else 'Adapter'}: {result['adapter']}",
         "",
         "Learning curve (seen split, first records): "
         + ", ".join(
@@ -500,7 +552,7 @@ def main() -> None:
     files = make_data(cfg, work)
     result: dict = {"zero_shot": {}, "fine_tuned": {}}
     for split in SPLITS:
-        result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split], "none")
+        result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
     adapter, result["train"] = train(cfg, work, files["train"])
     for split in SPLITS:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))

@@ -107,3 +107,46 @@ def test_sessions_take_whole_sessions_and_train_with_shared_prefixes(tmp_path):
     with pytest.raises(SystemExit, match="negatives_ratio 0.6 -> 0.9.*sessions True -> False"):
         real_model.make_data(other, tmp_path)
     assert real_model.make_data(cfg, tmp_path) == files  # the same settings reuse it
+
+
+def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter(tmp_path, tiny_llama):
+    (cfg,) = parse_args(
+        real_model.RealModelConfig,
+        args=["--work_dir", str(tmp_path), "--base_model", tiny_llama, "--n_train", "16", "--n_eval", "3"]
+        + ["--full_finetune", "--batch_size", "8", "--micro_batch_size", "8", "--curve_points", "2", "--curve_n", "2"]
+        + ["--dtype", "float32", "--max_new_tokens", "8", "--warmup_steps", "0", "--learning_rate", "1e-3"],
+    )
+    files = real_model.make_data(cfg, tmp_path)
+    model, figures = real_model.train(cfg, tmp_path, files["train"])
+    assert model == tmp_path / "model" and (model / "model.safetensors").is_file()
+    assert not (model / "adapter_config.json").exists()
+    assert figures["samples"] == 16 and figures["steps"] == 2
+    saved = json.loads((model / "training_config.json").read_text())
+    assert saved["full_finetune"] and saved["resolved"]["shared_prefix"]  # sessions train with shared prefixes
+    stamp = (model / "model.safetensors").stat().st_mtime_ns
+    assert real_model.train(cfg, tmp_path, files["train"])[0] == model  # a rerun reuses the model
+    assert (model / "model.safetensors").stat().st_mtime_ns == stamp
+    tuned = real_model.evaluate(cfg, tmp_path, "fine_tuned_seen", files["seen"], str(model))
+    assert tuned["n"] == 3 and set(real_model.METRIC_KEYS) <= set(tuned)
+    # the curve evaluates the intermediate checkpoint as a model folder too
+    real_model.evaluate(cfg, tmp_path, "zero_shot_seen", files["seen"])
+    points = real_model.curve(cfg, tmp_path, files["seen"], model, cfg.batch_size, 16)
+    assert [p["samples"] for p in points] == [0, 8, 16]
+    # every record kind is counted once, and a wrong answer says why
+    seen = json.loads(files["seen"].read_text())
+    assert sum(c["n"] for c in tuned["by_kind"].values()) == len(seen)
+    perfect = [{"id": r["id"], "output": r["instruction"] + r["output"]} for r in seen]
+    call = next(r for r in seen if r.get("Action"))
+    wrong = [
+        p | {"output": p["output"].replace(f"Action: {call['Action'][0]}\n", "Action: Crop Image\n")}
+        if p["id"] == call["id"]
+        else p
+        for p in perfect
+    ]
+    for name, preds in (("perfect", perfect), ("wrong", wrong)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(preds))
+    assert real_model._scores(files["seen"], tmp_path / "perfect.json")["SR"] == 1.0
+    scored = real_model._scores(files["seen"], tmp_path / "wrong.json")
+    kind = real_model._eval_kind(call)
+    assert scored["by_kind"][kind]["wrong_tool"] == 1
+    assert sum(c["right"] for c in scored["by_kind"].values()) == len(seen) - 1
