@@ -126,7 +126,7 @@ def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern
     t = time.time()
     bar = tqdm(total=total, desc=desc, unit="step" if pattern else "it", leave=True, dynamic_ncols=True)
     rx = re.compile(pattern) if pattern else None
-    with log.open("w") as f:
+    with log.open("w", buffering=1) as f:  # line by line, so the log can be followed while it runs
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=os.environ, text=True, bufsize=1
         )
@@ -323,35 +323,38 @@ def _build_records(cfg: RealModelConfig, data: Path) -> None:
 
 
 def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, model: str | None = None) -> dict:
-    """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (cached in a JSON file).
+    """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (the published metrics and
+    inference time cached in a JSON file; the cheap per-record scores are always made afresh).
 
     ``model``: None for the base model, else an adapter (LoRA) or a fully fine-tuned model folder."""
     pred = work / "pred"
     figures = pred / name / "figures.json"
-    if figures.is_file() and "by_kind" in (cached := json.loads(figures.read_text())):
-        return cached
-    n = len(json.loads(ann.read_text()))
-    py = sys.executable
-    base, lora = (model, "none") if model and cfg.full_finetune else (cfg.base_model, model or "none")
-    infer = [py, "inference.py", "--base_model", base, "--lora_model", lora, "--ann_path", str(ann)]
-    infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
-    infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume", "--template", cfg.template]
-    seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, r"chunk \d+:\s+\d+%\|[^|]*\|\s*(\d+)/\d+")
-    _run(
-        [py, "evaluate_result.py", "--ann_path", str(ann), "--save_name", name, "--save_path", str(pred)],
-        pred / f"{name}.eval.log",
-        f"evaluate {name}",
-    )
-    report = json.loads((pred / name / f"{name}_report.json").read_text())
-    result = {k: report["published"][k] for k in METRIC_KEYS}
+    if figures.is_file():
+        result = json.loads(figures.read_text())
+    else:
+        n = len(json.loads(ann.read_text()))
+        py = sys.executable
+        base, lora = (model, "none") if model and cfg.full_finetune else (cfg.base_model, model or "none")
+        infer = [py, "inference.py", "--base_model", base, "--lora_model", lora, "--ann_path", str(ann)]
+        infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
+        infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume"]
+        infer += ["--template", cfg.template]
+        pattern = r"chunk \d+:\s+\d+%\|[^|]*\|\s*(\d+)/\d+"
+        seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, pattern)
+        _run(
+            [py, "evaluate_result.py", "--ann_path", str(ann), "--save_name", name, "--save_path", str(pred)],
+            pred / f"{name}.eval.log",
+            f"evaluate {name}",
+        )
+        report = json.loads((pred / name / f"{name}_report.json").read_text())
+        result = {k: report["published"][k] for k in METRIC_KEYS}
+        result.update(n=n, inference_s=round(seconds, 1))
+        atomic_write_json(figures, result)
     scored = _scores(ann, pred / name / f"{name}.json")
-    result.update({k: scored[k] for k in ("tool_call_SR", "tool_choice_acc", "n_tool_calls", "by_kind")})
-    result.update(n=n, inference_s=round(seconds, 1))
-    atomic_write_json(figures, result)
-    return result
+    return result | {k: scored[k] for k in ("tool_call_SR", "tool_choice_acc", "n_tool_calls", "by_kind")}
 
 
-OUTCOMES = ("right", "said_yes", "said_no", "wrong_tool", "wrong_args")
+OUTCOMES = ("right", "said_yes", "said_no", "wrong_tool", "wrong_args", "bad_format")
 
 
 def _eval_kind(record: dict) -> str:
@@ -390,7 +393,7 @@ def _scores(ann: Path, predictions: Path) -> dict:
         if success[-1]:
             outcome = "right"
         elif not g.get("Action"):
-            outcome = "said_yes" if first else "wrong_args"  # a final answer that misses the published format
+            outcome = "said_yes" if first else "bad_format"  # no ``Thought: ... No`` + ``AI:`` answer
         elif not first:
             outcome = "said_no"
         else:
@@ -488,8 +491,10 @@ def report(cfg: RealModelConfig, result: dict) -> str:
             cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
             lines.append(f"| {row.replace('_', '-')} | {split} | {f['n']} | " + " | ".join(cells) + " |")
     lines += ["", "Fine-tuned, by record kind (right, or why not):", ""]
-    lines += ["| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps |"]
-    lines += ["|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps | bad format |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|"]
     for split in SPLITS:
         for kind, c in sorted(result["fine_tuned"][split].get("by_kind", {}).items()):
             lines.append(f"| {split} | {kind} | {c['n']} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")

@@ -137,9 +137,12 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     assert sum(c["n"] for c in tuned["by_kind"].values()) == len(seen)
     perfect = [{"id": r["id"], "output": r["instruction"] + r["output"]} for r in seen]
     call = next(r for r in seen if r.get("Action"))
+    answer = next(r for r in seen if not r.get("Action"))
     wrong = [
         p | {"output": p["output"].replace(f"Action: {call['Action'][0]}\n", "Action: Crop Image\n")}
         if p["id"] == call["id"]
+        else p | {"output": answer["instruction"] + "I cannot say."}
+        if p["id"] == answer["id"]
         else p
         for p in perfect
     ]
@@ -149,4 +152,5 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     scored = real_model._scores(files["seen"], tmp_path / "wrong.json")
     kind = real_model._eval_kind(call)
     assert scored["by_kind"][kind]["wrong_tool"] == 1
-    assert sum(c["right"] for c in scored["by_kind"].values()) == len(seen) - 1
+    assert scored["by_kind"][real_model._eval_kind(answer)]["bad_format"] == 1
+    assert sum(c["right"] for c in scored["by_kind"].values()) == len(seen) - 2

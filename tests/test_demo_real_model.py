@@ -1,8 +1,9 @@
-"""The demo on the trained real model, in the browser: SmolLM2-135M-Instruct + the adapter of
-``bench/real_model.py`` answers "detect the edges of this image" with a real edge map (CPU tools, offline).
+"""The demo on the trained real model, in the browser: SmolLM2-135M-Instruct as ``bench/real_model.py``
+trained it answers "detect the edges of this image" with a real edge map (CPU tools, offline).
 
-Slow (a real model on the CPU): ``make test ARGS="-m slow -k real_model"``. It needs the adapter that
-``bench/real_model.py`` writes (``output/real_model/adapter``, or ``$G4T_REAL_ADAPTER``).
+Slow (a real model on the CPU): ``make test ARGS="-m slow -k real_model"``. It needs what
+``bench/real_model.py`` writes: the fully fine-tuned model (``output/real_model/model``) or the LoRA
+adapter (``output/real_model/adapter``, with ``--full_finetune False``), or either at ``$G4T_REAL_MODEL``.
 """
 
 from __future__ import annotations
@@ -31,15 +32,25 @@ from test_app_cli import ENV, ROOT, SCRIPT
 
 from g4t.llm.sources import PACKAGED
 
-ADAPTER = Path(os.environ.get("G4T_REAL_ADAPTER", ROOT / "output/real_model/adapter"))
+
+def _trained() -> list[str]:
+    """``gpt4tools.py`` model arguments for the bench's output: a full model folder or an adapter on smollm2."""
+    found = [Path(os.environ["G4T_REAL_MODEL"])] if os.environ.get("G4T_REAL_MODEL") else []
+    for path in found or [ROOT / "output/real_model/model", ROOT / "output/real_model/adapter"]:
+        if (path / "adapter_config.json").is_file():
+            return ["--base_model", "smollm2", "--lora_model", str(path)]
+        if (path / "config.json").is_file():
+            return ["--base_model", str(path), "--lora_model", "none"]
+    return []
+
+
+TRAINED = _trained()
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
     pytest.mark.skipif(PACKAGED["smollm2"].gguf_path() is None, reason=PACKAGED["smollm2"].pip),
-    pytest.mark.skipif(
-        not (ADAPTER / "adapter_config.json").is_file(), reason=f"no adapter at {ADAPTER}: run bench/real_model.py"
-    ),
+    pytest.mark.skipif(not TRAINED, reason="no trained model or adapter: run bench/real_model.py"),
 ]
 
 
@@ -48,7 +59,7 @@ def real_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("real_demo")
     port = _free_port()
     log_path = tmp / "server.log"
-    args = ["--base_model", "smollm2", "--lora_model", str(ADAPTER), "--llm_device", "cpu"]
+    args = [*TRAINED, "--llm_device", "cpu"]
     args += ["--load", "Image2Canny_cpu,CropImage_cpu,TextDetection_cpu", "--server_name", "127.0.0.1"]
     args += ["--server_port", str(port), "--image_dir", str(tmp / "sessions"), "--max_new_tokens", "96"]
     with log_path.open("w") as log:
