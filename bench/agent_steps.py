@@ -18,8 +18,9 @@ the default with reuse against the same decoder without it (``lookup+reuse`` / `
 ratios for ``model.generate`` and against plain ``generate`` are kept beside them.
 
     OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 nice -n 5 python bench/agent_steps.py --threads 2
-    # with the adapter bench/real_model.py trained (replies end at "Observation:", as in a served model)
-    OMP_NUM_THREADS=2 python bench/agent_steps.py --threads 2 --lora_model output/real_model/adapter --max_new_tokens 64 --repeats 4
+    # with the model bench/real_model.py trained (replies end at "Observation:", as in a served model); the
+    # figures in bench/results/agent_steps.json came from its earlier LoRA recipe: --lora_model <its adapter>
+    OMP_NUM_THREADS=2 python bench/agent_steps.py --threads 2 --base_model output/real_model/model --max_new_tokens 64 --repeats 4
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def main() -> None:
     parser.add_argument(
         "--lora_model",
         default=None,
-        help="LoRA merged into the model, e.g. output/real_model/adapter from bench/real_model.py: "
-        "a model that learned the protocol ends each step at 'Observation:' as a served one does",
+        help="LoRA merged into the model, e.g. output/real_model/adapter from bench/real_model.py "
+        "--full_finetune False (or pass its full model as --base_model): a model that learned the protocol "
+        "ends each step at 'Observation:' as a served one does",
     )
     parser.add_argument("--max_new_tokens", type=int, default=40, help="about one tool-call reply")
     parser.add_argument("--repeats", type=int, default=4, help="turns per setting (the minimum time is kept)")

@@ -67,7 +67,7 @@ class RealModelConfig:
         ],
         help="Tools held out of training entirely (the unseen split uses them).",
     )
-    n_train: int = arg(1800, help="Training records.")
+    n_train: int = arg(1150, help="Training records.")
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
@@ -92,28 +92,30 @@ class RealModelConfig:
     curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
     full_finetune: bool = arg(
-        False,
+        True,
         help="Train every weight (lora_finetune.py --full_finetune; the --lora_* options do not apply) and "
-        "evaluate the saved model folder instead of base model + adapter.",
+        "evaluate the saved model folder; False: a LoRA adapter on the base model.",
     )
     lora_r: int = arg(16, help="LoRA rank.")
     lora_alpha: int = arg(32, help="LoRA alpha.")
     lora_target_modules: str = arg("all-linear", help="LoRA target modules.")
     lora_layers: int = arg(10, help="Adapt only the last N layers (0: all).")
-    learning_rate: float = arg(1e-3, help="Peak learning rate.")
+    learning_rate: float | None = arg(None, help="Peak learning rate (default: 2e-4 fully, 1e-3 with LoRA).")
     num_epochs: int = arg(1, help="Epochs over the training records.")
     train_on_chitchat: bool = arg(
         True, help="Train on the text of chit-chat answers (False: only on the decision to answer without a tool)."
     )
     micro_batch_size: int = arg(16, help="Samples per forward pass.")
     batch_size: int = arg(16, help="Samples per optimizer step.")
-    warmup_steps: int = arg(5, help="Warmup steps.")
+    warmup_steps: int = arg(3, help="Warmup steps.")
     dtype: str = arg("auto", help="Training and inference precision (auto: bf16 where the CPU has bf16 units).")
     max_new_tokens: int = arg(64, help="Generation budget per record (a tool call is about 30 tokens).")
     seed: int = arg(0, help="Seed of the teacher, splits and sampling.")
 
     def __post_init__(self) -> None:
         self.unseen_tools = split_list(self.unseen_tools)
+        if self.learning_rate is None:
+            self.learning_rate = 2e-4 if self.full_finetune else 1e-3
         if not 0 <= self.answer_share < 1:
             raise ValueError(f"--answer_share must be in [0, 1), got {self.answer_share}")
         if self.chitchat_share is not None and not 0 <= self.chitchat_share <= 1:
@@ -414,7 +416,7 @@ def _scores(ann: Path, predictions: Path) -> dict:
 def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
     out = work / ("model" if cfg.full_finetune else "adapter")
     n = len(json.loads(data.read_text()))
-    steps = max(1, n * cfg.num_epochs // cfg.batch_size)
+    steps = max(1, -(-n // cfg.batch_size) * cfg.num_epochs)  # the last, partial batch is a step too
     saved_as = (
         ("model.safetensors", "model.safetensors.index.json") if cfg.full_finetune else ("adapter_model.safetensors",)
     )

@@ -154,3 +154,8 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     assert scored["by_kind"][kind]["wrong_tool"] == 1
     assert scored["by_kind"][real_model._eval_kind(answer)]["bad_format"] == 1
     assert sum(c["right"] for c in scored["by_kind"].values()) == len(seen) - 2
+
+
+def test_the_learning_rate_follows_the_recipe_unless_given():
+    lr = lambda *args: parse_args(real_model.RealModelConfig, args=list(args))[0].learning_rate  # noqa: E731
+    assert lr() == 2e-4 and lr("--full_finetune", "False") == 1e-3 and lr("--learning_rate", "5e-5") == 5e-5
