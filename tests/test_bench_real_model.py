@@ -133,27 +133,24 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     points = real_model.curve(cfg, tmp_path, files["seen"], model, cfg.batch_size, 16)
     assert [p["samples"] for p in points] == [0, 8, 16]
     # every record kind is counted once, and a wrong answer says why
-    seen = json.loads(files["seen"].read_text())
-    assert sum(c["n"] for c in tuned["by_kind"].values()) == len(seen)
-    perfect = [{"id": r["id"], "output": r["instruction"] + r["output"]} for r in seen]
-    call = next(r for r in seen if r.get("Action"))
-    answer = next(r for r in seen if not r.get("Action"))
+    assert sum(c["n"] for c in tuned["by_kind"].values()) == 3
+    pool = json.loads((tmp_path / "data/train_all_val_seen.json").read_text())
+    call = next(r for r in pool if r.get("Action")) | {"id": 0}
+    answer = next(r for r in pool if not r.get("Action")) | {"id": 1}
+    (tmp_path / "ann.json").write_text(json.dumps([call, answer]))
+    perfect = [{"id": r["id"], "output": r["instruction"] + r["output"]} for r in (call, answer)]
+    other = "Detection" if call["Action"][0] == "Crop Image" else "Crop Image"
     wrong = [
-        p | {"output": p["output"].replace(f"Action: {call['Action'][0]}\n", "Action: Crop Image\n")}
-        if p["id"] == call["id"]
-        else p | {"output": answer["instruction"] + "I cannot say."}
-        if p["id"] == answer["id"]
-        else p
-        for p in perfect
+        perfect[0] | {"output": perfect[0]["output"].replace(f"Action: {call['Action'][0]}\n", f"Action: {other}\n")},
+        perfect[1] | {"output": answer["instruction"] + "I cannot say."},
     ]
     for name, preds in (("perfect", perfect), ("wrong", wrong)):
         (tmp_path / f"{name}.json").write_text(json.dumps(preds))
-    assert real_model._scores(files["seen"], tmp_path / "perfect.json")["SR"] == 1.0
-    scored = real_model._scores(files["seen"], tmp_path / "wrong.json")
-    kind = real_model._eval_kind(call)
-    assert scored["by_kind"][kind]["wrong_tool"] == 1
+    assert real_model._scores(tmp_path / "ann.json", tmp_path / "perfect.json")["SR"] == 1.0
+    scored = real_model._scores(tmp_path / "ann.json", tmp_path / "wrong.json")
+    assert scored["SR"] == 0.0 and scored["tool_choice_acc"] == 0.0
+    assert scored["by_kind"][real_model._eval_kind(call)]["wrong_tool"] == 1
     assert scored["by_kind"][real_model._eval_kind(answer)]["bad_format"] == 1
-    assert sum(c["right"] for c in scored["by_kind"].values()) == len(seen) - 2
 
 
 def test_the_learning_rate_follows_the_recipe_unless_given():
