@@ -376,7 +376,8 @@ def _scores(ann: Path, predictions: Path) -> dict:
     """Per-sample published scoring of ``predictions`` on the records of ``ann``: SR, tool-call SR (SR over
     records whose ground truth calls a tool), tool-choice accuracy (first predicted action), and ``by_kind``:
     per record kind (``_eval_kind``) how many are right or why not (``OUTCOMES``: a tool call where none was
-    due, no tool call where one was, a wrong first tool, a right tool with wrong arguments or steps)."""
+    due, no tool call where one was, a wrong first tool, a right tool with wrong arguments or steps, a
+    final answer missing the published format)."""
     from g4t.evaluation.metrics import extract_prediction, score_sample
 
     gt = {r["id"]: r for r in json.loads(ann.read_text())}
@@ -414,7 +415,9 @@ def _scores(ann: Path, predictions: Path) -> dict:
 
 
 def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
-    out = work / ("model" if cfg.full_finetune else "adapter")
+    out, other = (work / "model", work / "adapter") if cfg.full_finetune else (work / "adapter", work / "model")
+    if other.exists():  # its fine-tuned predictions are cached in work/pred and would be reported as this recipe's
+        sys.exit(f"{work} holds {other}, trained with --full_finetune {not cfg.full_finetune}; use another --work_dir")
     n = len(json.loads(data.read_text()))
     steps = max(1, -(-n // cfg.batch_size) * cfg.num_epochs)  # the last, partial batch is a step too
     saved_as = (

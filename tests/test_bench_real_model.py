@@ -126,6 +126,9 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     stamp = (model / "model.safetensors").stat().st_mtime_ns
     assert real_model.train(cfg, tmp_path, files["train"])[0] == model  # a rerun reuses the model
     assert (model / "model.safetensors").stat().st_mtime_ns == stamp
+    (lora,) = parse_args(real_model.RealModelConfig, args=["--work_dir", str(tmp_path), "--full_finetune", "False"])
+    with pytest.raises(SystemExit, match="trained with --full_finetune True; use another --work_dir"):
+        real_model.train(lora, tmp_path, files["train"])  # its predictions would pass for the adapter's
     tuned = real_model.evaluate(cfg, tmp_path, "fine_tuned_seen", files["seen"], str(model))
     assert tuned["n"] == 3 and set(real_model.METRIC_KEYS) <= set(tuned)
     # the curve evaluates the intermediate checkpoint as a model folder too
