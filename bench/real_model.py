@@ -568,7 +568,10 @@ def main() -> None:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))
     result["curve"] = curve(cfg, work, files["seen"], adapter, cfg.batch_size, result["train"]["samples"])
     result["adapter"] = str(adapter)
-    result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in ("work_dir", "results", "captions", "natural")}
+    skip = {"work_dir", "results", "captions", "natural"} | (
+        {k for k in asdict(cfg) if k.startswith("lora_")} if cfg.full_finetune else set()
+    )
+    result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in skip}
     stem = Path(cfg.results)
     stem.parent.mkdir(parents=True, exist_ok=True)
     table = report(cfg, result)
