@@ -39,6 +39,7 @@ from tqdm import tqdm
 from g4t.cli import arg, parse_args, split_list
 from g4t.data.io import atomic_write_json
 from g4t.train.config import CONFIG_FILE
+from g4t.train.trainer import has_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -420,10 +421,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         sys.exit(f"{work} holds {other}, trained with --full_finetune {not cfg.full_finetune}; use another --work_dir")
     n = len(json.loads(data.read_text()))
     steps = max(1, -(-n // cfg.batch_size) * cfg.num_epochs)  # the last, partial batch is a step too
-    saved_as = (
-        ("model.safetensors", "model.safetensors.index.json") if cfg.full_finetune else ("adapter_model.safetensors",)
-    )
-    if not any((out / name).is_file() for name in saved_as):
+    if not has_weights(out):
         cmd = [sys.executable, "lora_finetune.py", "--base_model", cfg.base_model, "--data_path", str(data)]
         cmd += ["--output_dir", str(out), "--prompt_template_name", cfg.template, "--val_set_size", "0"]
         cmd += ["--batch_size", str(cfg.batch_size), "--micro_batch_size", str(cfg.micro_batch_size)]
@@ -501,7 +499,7 @@ def report(cfg: RealModelConfig, result: dict) -> str:
     ]
     lines += ["|---|---|---|---|---|---|---|---|---|"]
     for split in SPLITS:
-        for kind, c in sorted(result["fine_tuned"][split].get("by_kind", {}).items()):
+        for kind, c in sorted(result["fine_tuned"][split]["by_kind"].items()):
             lines.append(f"| {split} | {kind} | {c['n']} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
     t = result["train"]
     lines += [

@@ -39,6 +39,7 @@ from g4t.train.tokenize import tokenize_records
 __all__ = [
     "DistEnv",
     "finished_run",
+    "has_weights",
     "linear_targets",
     "main",
     "resolve_resume",
@@ -188,6 +189,11 @@ def _read_config(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def has_weights(path: str | Path) -> bool:
+    """Whether ``path`` holds saved weights: an adapter or a full model (``_WEIGHTS``)."""
+    return any((Path(path) / name).is_file() for name in _WEIGHTS)
+
+
 def finished_run(cfg: LoraTrainConfig) -> dict[str, Any] | None:
     """The ``resolved`` record of a finished run of this configuration in ``cfg.output_dir``, else None.
 
@@ -199,7 +205,7 @@ def finished_run(cfg: LoraTrainConfig) -> dict[str, Any] | None:
     saved = _read_config(out)
     if saved is None or "global_step" not in saved.get("resolved", {}):
         return None
-    if not any((out / name).is_file() for name in _WEIGHTS):
+    if not has_weights(out):
         return None
     diffs = run_differences(cfg, saved)
     if diffs:
