@@ -37,6 +37,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from g4t.cli import arg, parse_args, split_list
+from g4t.data.augment import rename_tools
+from g4t.data.build import session_key
 from g4t.data.io import atomic_write_json
 from g4t.train.config import CONFIG_FILE
 from g4t.train.trainer import has_weights
@@ -79,6 +81,11 @@ class RealModelConfig:
     )
     balance_tools: bool = arg(
         False, help="Spread the tool-call records evenly over the tools (default: as the teacher's data has them)."
+    )
+    rename_tools: float = arg(
+        0.3,
+        help="Share of the tools in training prompts given a made-up name (g4t.data.augment.rename_tools), so the "
+        "model learns to choose a tool by its description; 0: the published names only. Evaluation keeps them.",
     )
     negatives_ratio: float = arg(0.6, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     sessions: bool = arg(
@@ -159,13 +166,14 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
     built = ["train_all", "train_all_val_seen", "train_all_test_unseen"]
     built += ["natural_train_unused_val_seen", "natural_train_unused_test_unseen"]
     build_knobs = ("seed", "unseen_tools", "negatives_ratio", "sessions", "captions", "natural")
-    pick_knobs = ("n_train", "answer_share", "chitchat_share", "balance_tools")
+    pick_knobs = ("n_train", "answer_share", "chitchat_share", "balance_tools", "rename_tools")
     if not all((data / f"{name}.json").is_file() for name in built):
         _build_records(cfg, data)
         _stamp(cfg, data / "train_all.recipe.json", build_knobs)
     _check_stamp(cfg, data / "train_all.recipe.json", build_knobs, data / "train_all.json")
     if not out["train"].is_file():
-        atomic_write_json(out["train"], pick_train(json.loads((data / "train_all.json").read_text()), cfg))
+        picked = pick_train(json.loads((data / "train_all.json").read_text()), cfg)
+        atomic_write_json(out["train"], rename_tools(picked, cfg.rename_tools, cfg.seed))
         _stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs)
     _check_stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs, out["train"])
     unseen = set(cfg.unseen_tools)
@@ -190,6 +198,10 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
     return out
 
 
+# Knobs added after a stamp was written: the value the output was made with before the knob existed.
+_BEFORE_KNOB = {"rename_tools": 0.0}
+
+
 def _stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...]) -> None:
     """Record the knobs a stage's output was made with."""
     atomic_write_json(path, {k: getattr(cfg, k) for k in knobs})
@@ -199,7 +211,7 @@ def _check_stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...], outpu
     """Refuse to reuse ``output`` made with other knobs (a rerun would mix recipes); unstamped outputs pass."""
     if not path.is_file():
         return
-    saved = json.loads(path.read_text())
+    saved = {**_BEFORE_KNOB, **json.loads(path.read_text())}
     diffs = [f"--{k} {saved[k]!r} -> {getattr(cfg, k)!r}" for k in knobs if k in saved and saved[k] != getattr(cfg, k)]
     if diffs:
         sys.exit(
@@ -257,7 +269,7 @@ def _pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict
     """Whole sessions (records whose prompts agree up to the request) in random order, until ``n`` records."""
     sessions: dict[str, list[dict]] = {}
     for r in records:
-        sessions.setdefault(r["instruction"].split("\nNew input: ")[0], []).append(r)
+        sessions.setdefault(session_key(r), []).append(r)
     order = sorted(sessions)
     rng.shuffle(order)
     chosen: list[dict] = []

@@ -29,6 +29,8 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
             "False",
             "--negatives_ratio",
             "0.3",
+            "--rename_tools",
+            "0",
         ],
     )
     files = real_model.make_data(cfg, tmp_path)
@@ -74,13 +76,13 @@ def test_data_stage_splits_are_disjoint_and_unseen_tools_never_trained(tmp_path)
 def test_sessions_take_whole_sessions_and_train_with_shared_prefixes(tmp_path):
     (cfg,) = parse_args(
         real_model.RealModelConfig,
-        args=["--work_dir", str(tmp_path), "--n_train", "80", "--n_eval", "10", "--sessions"],
+        args=["--work_dir", str(tmp_path), "--n_train", "80", "--n_eval", "10", "--sessions", "--rename_tools", "0"],
     )
     files = real_model.make_data(cfg, tmp_path)
     train = json.loads(files["train"].read_text())
     assert len(train) == 80
     everything = json.loads((tmp_path / "data/train_all.json").read_text())
-    prefix = lambda r: r["instruction"].split("\nNew input: ")[0]  # noqa: E731
+    prefix = real_model.session_key
     sessions = Counter(prefix(r) for r in everything)
     picked = Counter(prefix(r) for r in train)
     assert len(picked) < 40  # sessions of several records, not 80 strangers
@@ -107,6 +109,24 @@ def test_sessions_take_whole_sessions_and_train_with_shared_prefixes(tmp_path):
     with pytest.raises(SystemExit, match="negatives_ratio 0.6 -> 0.9.*sessions True -> False"):
         real_model.make_data(other, tmp_path)
     assert real_model.make_data(cfg, tmp_path) == files  # the same settings reuse it
+    # --rename_tools: the same records with made-up tool names, sessions still sharing one prompt
+    evals = {s: files[s].read_bytes() for s in real_model.SPLITS}
+    files["train"].unlink()
+    (renamed_cfg,) = parse_args(
+        real_model.RealModelConfig,
+        args=["--work_dir", str(tmp_path), "--n_train", "80", "--n_eval", "10", "--rename_tools", "0.5"],
+    )
+    real_model.make_data(renamed_cfg, tmp_path)
+    renamed = json.loads(files["train"].read_text())
+    changed = [a for a, b in zip(train, renamed, strict=True) if a != b]
+    assert changed and len(changed) < len(train)
+    assert len(Counter(prefix(r) for r in renamed)) == len(picked)
+    assert {s: files[s].read_bytes() for s in real_model.SPLITS} == evals
+    # a training set stamped before the knob existed was made without renaming: refused for 0.5
+    stamp = tmp_path / "data/train.recipe.json"
+    stamp.write_text(json.dumps({k: v for k, v in json.loads(stamp.read_text()).items() if k != "rename_tools"}))
+    with pytest.raises(SystemExit, match="rename_tools 0.0 -> 0.5"):
+        real_model.make_data(renamed_cfg, tmp_path)
 
 
 def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter(tmp_path, tiny_llama):

@@ -4,7 +4,8 @@ Pipeline (seeded end to end): load replies -> optional caption override -> shuff
 parse (skips counted by reason) -> ``--filter`` dedup -> split by image (``--unseen_tools`` only on
 test images) -> conversations (condition tool first, 2-5 tools offered; ``--session_prompts``: the
 train split's requests on one image share a prompt) -> ``--insert_alpaca`` negatives -> records
-(training: a cut at every step with ``--complement``; val/test: the published evaluation format) ->
+(training: a cut at every step with ``--complement``, tools renamed with ``--rename_tools``; val/test:
+the published evaluation format) ->
 shuffle, cap, then train + val + test + a JSON report written as one unit (all replaced or none).
 Replies naming any registered tool are parsed; zero records is an error.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from g4t.cli import arg, split_list
+from g4t.data.augment import rename_tools
 from g4t.data.build import (
     Conversation,
     Sample,
@@ -76,6 +78,12 @@ class AnnotateConfig:
         "share the text up to 'New input: ', which lora_finetune.py --share_prefix computes once per "
         "micro-batch. Val/test outputs are the same with or without it.",
     )
+    rename_tools: float = arg(
+        0.0,
+        help="Share of the tools in training prompts given a made-up name, consistently within a record or "
+        "session (g4t.data.augment), so the model learns to choose a tool by its description, which is what a "
+        "tool it was not trained on asks for; val/test keep the published names. Needs --complement.",
+    )
     max_num_samples: int = arg(100000, help="Cap on training records (after shuffling).")
     max_num_images: int = arg(3000, help="Cap on images (caption records) used, after a seeded shuffle.")
     tools: list[str] = arg(
@@ -104,6 +112,10 @@ class AnnotateConfig:
             problems.append(f"need val_ratio, test_ratio >= 0 with a sum < 1, got {self.val_ratio}, {self.test_ratio}")
         if not 0 < self.near_dup_threshold <= 1:
             problems.append(f"--near_dup_threshold must be in (0, 1], got {self.near_dup_threshold}")
+        if not 0 <= self.rename_tools <= 1:
+            problems.append(f"--rename_tools must be in [0, 1], got {self.rename_tools}")
+        elif self.rename_tools and not self.complement:
+            problems.append("--rename_tools needs --complement (it renames tools in instruction/output records)")
         if self.insert_alpaca and not self.alpaca_path:
             problems.append("--insert_alpaca needs --alpaca_path")
         if problems:
@@ -255,6 +267,10 @@ def run(cfg: AnnotateConfig) -> dict:
             "mean_conversations": round(len(convs["train"]) / max(len(sessions), 1), 3),
         }
     train = [_messages(c) if k is None else train_record(c, k) for c, k in cuts[: cfg.max_num_samples]]
+    if cfg.rename_tools:
+        renamed = rename_tools(train, cfg.rename_tools, cfg.seed)
+        report["renamed_records"] = sum(a["instruction"] != b["instruction"] for a, b in zip(train, renamed))
+        train = renamed
     if not train and not (convs["val"] or convs["test"]):
         raise DataError(
             f"{cfg.input_path}: no training record left after the split ({json.dumps(report['split'])}); nothing written"
@@ -314,6 +330,8 @@ def main(cfg: AnnotateConfig) -> int:
         return 2
     p = report["parse"]
     print(f"parsed {p['parsed']} of {p['lines']} lines; skipped: {json.dumps(p['skipped'])}")
+    if "renamed_records" in report:
+        print(f"tools renamed in {report['renamed_records']} training records (--rename_tools)")
     if "dedup" in report:
         d = report["dedup"]
         print(f"dedup: {d['exact']} exact + {d['near']} near duplicates removed, {d['kept']} kept")

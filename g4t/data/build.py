@@ -32,6 +32,7 @@ __all__ = [
     "eval_record",
     "random_image_name",
     "record_cuts",
+    "session_key",
     "tool_list",
     "train_record",
     "train_records",
@@ -327,6 +328,11 @@ def build_sessions(
             session.conversations = [build_conversation(s, catalog, pool, rng, session=session) for s in members]
             sessions.append(session)
     return sessions
+
+
+def session_key(record: dict) -> str:
+    """A training record's prompt up to the request: the same for every record of one session."""
+    return record["instruction"].split("\nNew input: ")[0]
 
 
 def record_cuts(conv: Conversation, mode: str, rng: random.Random) -> list[int]:
