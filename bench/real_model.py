@@ -70,7 +70,7 @@ class RealModelConfig:
         ],
         help="Tools held out of training entirely (the unseen split uses them).",
     )
-    n_train: int = arg(1150, help="Training records.")
+    n_train: int = arg(1350, help="Training records.")
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
@@ -83,7 +83,7 @@ class RealModelConfig:
         False, help="Spread the tool-call records evenly over the tools (default: as the teacher's data has them)."
     )
     rename_tools: float = arg(
-        0.3,
+        0.0,
         help="Share of the tools in training prompts given a made-up name (g4t.data.augment.rename_tools), so the "
         "model learns to choose a tool by its description; 0: the published names only. Evaluation keeps them.",
     )
