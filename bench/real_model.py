@@ -70,7 +70,7 @@ class RealModelConfig:
         ],
         help="Tools held out of training entirely (the unseen split uses them).",
     )
-    n_train: int = arg(1350, help="Training records.")
+    n_train: int = arg(1150, help="Training records.")
     answer_share: float = arg(
         0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
     )
