@@ -72,6 +72,7 @@ ALIAS_WORDS = (
     ),
 )
 
+_ALIASES = [f"{a} {b}" for a in ALIAS_WORDS[0] for b in ALIAS_WORDS[1]]
 _TOOL_LINE = re.compile(r"^> (?P<name>[^:\n]+): ", re.M)
 _NAMES = re.compile(r"should be one of \[(?P<names>[^\]\n]*)\]")
 
@@ -79,8 +80,7 @@ _NAMES = re.compile(r"should be one of \[(?P<names>[^\]\n]*)\]")
 def _aliases(names: Sequence[str], rate: float, rng: random.Random) -> dict[str, str]:
     """A new name for each of ``names`` with probability ``rate``, all distinct."""
     renamed = [n for n in names if rng.random() < rate]
-    pool = [f"{a} {b}" for a in ALIAS_WORDS[0] for b in ALIAS_WORDS[1]]
-    return dict(zip(renamed, rng.sample(pool, len(renamed)), strict=True))
+    return dict(zip(renamed, rng.sample(_ALIASES, len(renamed)), strict=True))
 
 
 def _apply(text: str, alias: dict[str, str]) -> str:
@@ -111,7 +111,7 @@ def rename_tools(records: Sequence[dict], rate: float, seed: int | str = 0) -> l
         key = session_key(record)
         if key not in by_session:
             names = [m["name"] for m in _TOOL_LINE.finditer(key)]
-            if len(names) > len(ALIAS_WORDS[0]) * len(ALIAS_WORDS[1]):
+            if len(names) > len(_ALIASES):
                 raise ValueError(f"{len(names)} tools in one prompt: more than the alias names available")
             by_session[key] = _aliases(names, rate, rng) if rate else {}
         alias = by_session[key]
