@@ -87,6 +87,14 @@ class RealModelConfig:
         help="Share of the tools in training prompts given a made-up name (g4t.data.augment.rename_tools), so the "
         "model learns to choose a tool by its description; 0: the published names only. Evaluation keeps them.",
     )
+    chain_targets: bool = arg(
+        True,
+        help="Train a record cut before a chain of tool calls (a condition tool, then the tool it feeds) to write "
+        "the whole chain, as the published val/test ground truth scores it from one generation "
+        "(generate_annotations.py --chain_targets), and let inference run past 'Observation:' as the published "
+        "inference.py does (the model ends its reply with EOS). False: the next call only, stopped at "
+        "'Observation:', which caps SR on chain records at 0.",
+    )
     negatives_ratio: float = arg(0.6, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     sessions: bool = arg(
         True,
@@ -117,7 +125,9 @@ class RealModelConfig:
     batch_size: int = arg(16, help="Samples per optimizer step.")
     warmup_steps: int = arg(3, help="Warmup steps.")
     dtype: str = arg("auto", help="Training and inference precision (auto: bf16 where the CPU has bf16 units).")
-    max_new_tokens: int = arg(64, help="Generation budget per record (a tool call is about 30 tokens).")
+    max_new_tokens: int = arg(
+        96, help="Generation budget per record (a tool call is about 30 tokens, a two-call chain about 80)."
+    )
     seed: int = arg(0, help="Seed of the teacher, splits and sampling.")
 
     def __post_init__(self) -> None:
@@ -165,7 +175,7 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
     out = {"train": data / "train.json", **{s: data / f"eval_{s}.json" for s in SPLITS}}
     built = ["train_all", "train_all_val_seen", "train_all_test_unseen"]
     built += ["natural_train_unused_val_seen", "natural_train_unused_test_unseen"]
-    build_knobs = ("seed", "unseen_tools", "negatives_ratio", "sessions", "captions", "natural")
+    build_knobs = ("seed", "unseen_tools", "negatives_ratio", "sessions", "chain_targets", "captions", "natural")
     pick_knobs = ("n_train", "answer_share", "chitchat_share", "balance_tools", "rename_tools")
     if not all((data / f"{name}.json").is_file() for name in built):
         _build_records(cfg, data)
@@ -199,7 +209,7 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
 
 
 # Knobs added after a stamp was written: the value the output was made with before the knob existed.
-_BEFORE_KNOB = {"rename_tools": 0.0}
+_BEFORE_KNOB = {"rename_tools": 0.0, "chain_targets": False}
 
 
 def _stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...]) -> None:
@@ -313,6 +323,7 @@ def _build_records(cfg: RealModelConfig, data: Path) -> None:
             "--unseen_tools",
             ",".join(cfg.unseen_tools),
             *(["--session_prompts"] if cfg.sessions else []),
+            *(["--chain_targets"] if cfg.chain_targets else []),
             *common,
         ],
         data / "annotate.log",
@@ -353,7 +364,7 @@ def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, model: str 
         infer = [py, "inference.py", "--base_model", base, "--lora_model", lora, "--ann_path", str(ann)]
         infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
         infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume"]
-        infer += ["--template", cfg.template]
+        infer += ["--template", cfg.template, *(["--stop", ""] if cfg.chain_targets else [])]
         pattern = r"chunk \d+:\s+\d+%\|[^|]*\|\s*(\d+)/\d+"
         seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, pattern)
         _run(

@@ -81,6 +81,36 @@ def test_condition_chain_renders_exactly_as_the_prompts_module():
     ].endswith("\n\n")
 
 
+def test_chain_targets_write_the_whole_chain_as_the_eval_ground_truth_scores_it(tmp_path, replies):
+    from g4t.data.build import eval_record
+    from g4t.evaluation.metrics import score_sample
+
+    catalog = tool_catalog(PUBLISHED_TRAINING_TOOLS)
+    s = Sample("Draw a cat from the depth of this photo", "Generate Image Condition On Depth",
+               ("example.jpg", "a cat"), "A dog on a sofa.", "d.jpg", "0")  # fmt: skip
+    conv = build_conversation(s, catalog, list(catalog), random.Random(1))
+    first, second = conv.steps
+    _, output = conv.cut(0, chain=True)
+    assert output == (
+        tool_response(first.tool, first.tool_input) + first.observation + "\n" + tool_response(second.tool, second.tool_input)
+    )
+    assert conv.cut(1, chain=True) == conv.cut(1) and conv.cut(2, chain=True) == conv.cut(2)  # one call left: as before
+    # the published metric scores the chain target fully against the eval record cut at the same step,
+    # and the single call (what a model trained without --chain_targets writes) as a failure
+    gt = eval_record(conv, 0, 0)["output"]
+    assert score_sample(gt, output).success == 1
+    assert score_sample(gt, conv.cut(0)[1]).success == 0
+    # the pipeline flag: a chain start outputs both calls, the other cuts are unchanged
+    run(_cfg(tmp_path / "a", replies))
+    run(_cfg(tmp_path / "b", replies, chain_targets=True))
+    plain, chained = (json.loads((tmp_path / d / "train.json").read_text()) for d in "ab")
+    changed = [(a, b) for a, b in zip(plain, chained, strict=True) if a != b]
+    assert changed and all(a["instruction"] == b["instruction"] for a, b in changed)
+    assert all(b["output"].count("Action: ") == 2 and b["output"].startswith(a["output"]) for a, b in changed)
+    with pytest.raises(ValueError, match="--chain_targets needs --complement"):
+        _cfg(tmp_path, replies, complement=False, chain_targets=True)
+
+
 def test_pipeline_splits_unseen_tools_and_writes_eval_format(tmp_path, replies, alpaca):
     unseen = ["Crop Image", "Text Detection On Image", "Detection"]
     report = run(

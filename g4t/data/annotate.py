@@ -4,7 +4,7 @@ Pipeline (seeded end to end): load replies -> optional caption override -> shuff
 parse (skips counted by reason) -> ``--filter`` dedup -> split by image (``--unseen_tools`` only on
 test images) -> conversations (condition tool first, 2-5 tools offered; ``--session_prompts``: the
 train split's requests on one image share a prompt) -> ``--insert_alpaca`` negatives -> records
-(training: a cut at every step with ``--complement``, tools renamed with ``--rename_tools``; val/test:
+(training: a cut at every step with ``--complement``, the whole chain with ``--chain_targets``, tools renamed with ``--rename_tools``; val/test:
 the published evaluation format) ->
 shuffle, cap, then train + val + test + a JSON report written as one unit (all replaced or none).
 Replies naming any registered tool are parsed; zero records is an error.
@@ -66,6 +66,13 @@ class AnnotateConfig:
     complement_mode: Literal["all", "random"] = arg(
         "all", help="all: one training record per step of each chain; random: one random step (published)."
     )
+    chain_targets: bool = arg(
+        False,
+        help="A training record cut before a chain of tool calls (a condition tool, then the tool it feeds) "
+        "outputs the whole chain, intermediate observations included, as the published val/test ground truth "
+        "has it (scored from one generation), instead of the next call only. An agent stops at the first "
+        "'Observation:' either way. Needs --complement.",
+    )
     insert_alpaca: bool = arg(False, aliases=["--insert-alpaca"], help="Add negative samples from --alpaca_path.")
     alpaca_ratio: float = arg(
         1.0, aliases=["--alpaca-ratio"], help="Negatives per positive conversation (1.0 = as many)."
@@ -116,6 +123,8 @@ class AnnotateConfig:
             problems.append(f"--rename_tools must be in [0, 1], got {self.rename_tools}")
         elif self.rename_tools and not self.complement:
             problems.append("--rename_tools needs --complement (it renames tools in instruction/output records)")
+        if self.chain_targets and not self.complement:
+            problems.append("--chain_targets needs --complement (it sets the output of instruction/output records)")
         if self.insert_alpaca and not self.alpaca_path:
             problems.append("--insert_alpaca needs --alpaca_path")
         if problems:
@@ -266,7 +275,7 @@ def run(cfg: AnnotateConfig) -> dict:
             "count": len(sessions),
             "mean_conversations": round(len(convs["train"]) / max(len(sessions), 1), 3),
         }
-    train = [_messages(c) if k is None else train_record(c, k) for c, k in cuts[: cfg.max_num_samples]]
+    train = [_messages(c) if k is None else train_record(c, k, cfg.chain_targets) for c, k in cuts[: cfg.max_num_samples]]
     if cfg.rename_tools:
         renamed = rename_tools(train, cfg.rename_tools, cfg.seed)
         report["renamed_records"] = sum(a["instruction"] != b["instruction"] for a, b in zip(train, renamed))

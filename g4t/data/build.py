@@ -101,12 +101,16 @@ class Conversation:
         """Number of assistant messages (one per step, plus the final answer)."""
         return len(self.steps) + 1
 
-    def cut(self, k: int) -> tuple[str, str]:
-        """``(instruction, output)`` with steps ``[0, k)`` in the instruction (published complement)."""
+    def cut(self, k: int, chain: bool = False) -> tuple[str, str]:
+        """``(instruction, output)`` with steps ``[0, k)`` in the instruction (published complement).
+
+        ``chain``: a cut before two tool calls or more (a condition tool, then the tool it feeds) outputs
+        all of them (``tool_chain``), as the published val/test ground truth has them; else the next step.
+        """
         if not 0 <= k < self.n_cuts:
             raise IndexError(f"cut {k} out of range 0..{self.n_cuts - 1}")
         instruction = self.prompt() + format_steps(self.steps[:k])
-        return instruction, self._assistant(k)
+        return instruction, self.tool_chain(k) if chain and len(self.steps) - k > 1 else self._assistant(k)
 
     def _assistant(self, k: int) -> str:
         if k < len(self.steps):
@@ -115,11 +119,17 @@ class Conversation:
 
     def remaining_chain(self, k: int) -> str:
         """Ground truth from step ``k`` to the end: calls, observations (on the next line) and answer."""
-        parts = []
-        for j in range(k, len(self.steps)):
-            parts.append(self._assistant(j) + self.steps[j].observation + "\n")
-        parts.append(human_response(self.answer))
-        return "".join(parts)
+        calls = "".join(self._assistant(j) + self.steps[j].observation + "\n" for j in range(k, len(self.steps)))
+        return calls + human_response(self.answer)
+
+    def tool_chain(self, k: int) -> str:
+        """The tool calls from step ``k`` on, as ``remaining_chain`` writes them, ending at the last call's
+        ``Observation:`` (where the last tool would run)."""
+        if not 0 <= k < len(self.steps):
+            raise IndexError(f"step {k} out of range 0..{len(self.steps) - 1}")
+        return "".join(self._assistant(j) + self.steps[j].observation + "\n" for j in range(k, len(self.steps) - 1)) + (
+            self._assistant(len(self.steps) - 1)
+        )
 
 
 @dataclass
@@ -340,9 +350,10 @@ def record_cuts(conv: Conversation, mode: str, rng: random.Random) -> list[int]:
     return list(range(conv.n_cuts)) if mode == "all" else [rng.randrange(conv.n_cuts)]
 
 
-def train_record(conv: Conversation, k: int) -> dict:
-    """The training record ``{"instruction", "input": "", "output"}`` of a conversation cut at step ``k``."""
-    instruction, output = conv.cut(k)
+def train_record(conv: Conversation, k: int, chain: bool = False) -> dict:
+    """The training record ``{"instruction", "input": "", "output"}`` of a conversation cut at step ``k``
+    (``chain``: ``Conversation.cut``'s)."""
+    instruction, output = conv.cut(k, chain)
     return {"instruction": instruction, "input": "", "output": output}
 
 
