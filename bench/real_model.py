@@ -11,7 +11,8 @@ Not a test. One run on a CPU, no downloads, every step through the project's own
    teacher's templates, on images the teacher never saw.
 2. **Zero-shot.** ``inference.py`` + ``evaluate_result.py`` on each split with the base model.
 3. **Fine-tune.** ``lora_finetune.py`` with the recipe below on ``--n_train`` records.
-4. **Fine-tuned.** The same evaluation with the adapter (or the fully fine-tuned model).
+4. **Fine-tuned.** The same evaluation with the adapter (or the fully fine-tuned model), also with
+   ``inference.py --constrain_tools`` (tool names restricted to those the prompt lists).
 5. **Report.** A table in the paper's shape (SR_t, SR_act, SR_args, SR, IoU per split, plus tool-call SR,
    tool-choice accuracy and the training cost) to ``bench/results/real_model.md``, ``.json`` and ``.png``.
 
@@ -46,6 +47,8 @@ from g4t.train.trainer import has_weights
 ROOT = Path(__file__).resolve().parent.parent
 
 SPLITS = ("seen", "unseen", "natural")
+# Result rows: the base model, the fine-tuned one, and the fine-tuned one with tool names constrained.
+ROWS = ("zero_shot", "fine_tuned", "fine_tuned_constrained")
 METRIC_KEYS = ("SR_t", "SR_act", "SR_args", "SR", "IoU")
 
 
@@ -125,6 +128,11 @@ class RealModelConfig:
     batch_size: int = arg(16, help="Samples per optimizer step.")
     warmup_steps: int = arg(3, help="Warmup steps.")
     dtype: str = arg("auto", help="Training and inference precision (auto: bf16 where the CPU has bf16 units).")
+    constrain_tools: bool = arg(
+        True,
+        help="Also evaluate the fine-tuned model with inference.py --constrain_tools (every 'Action:' line may only "
+        "name a tool listed in its prompt; the model's scores choose among them): the 'fine-tuned, constrained' rows.",
+    )
     max_new_tokens: int = arg(
         96, help="Generation budget per record (a tool call is about 30 tokens, a two-call chain about 80)."
     )
@@ -348,11 +356,14 @@ def _build_records(cfg: RealModelConfig, data: Path) -> None:
     )
 
 
-def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, model: str | None = None) -> dict:
+def evaluate(
+    cfg: RealModelConfig, work: Path, name: str, ann: Path, model: str | None = None, constrain: bool = False
+) -> dict:
     """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (the published metrics and
     inference time cached in a JSON file; the cheap per-record scores are always made afresh).
 
-    ``model``: None for the base model, else an adapter (LoRA) or a fully fine-tuned model folder."""
+    ``model``: None for the base model, else an adapter (LoRA) or a fully fine-tuned model folder;
+    ``constrain``: decode with ``inference.py --constrain_tools``."""
     pred = work / "pred"
     figures = pred / name / "figures.json"
     if figures.is_file():
@@ -365,6 +376,7 @@ def evaluate(cfg: RealModelConfig, work: Path, name: str, ann: Path, model: str 
         infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
         infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume"]
         infer += ["--template", cfg.template, *(["--stop", ""] if cfg.chain_targets else [])]
+        infer += ["--constrain_tools"] if constrain else []
         pattern = r"chunk \d+:\s+\d+%\|[^|]*\|\s*(\d+)/\d+"
         seconds = _run(infer, pred / f"{name}.infer.log", f"infer {name}", n, pattern)
         _run(
@@ -506,24 +518,30 @@ def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: in
     return out
 
 
+def _label(row: str) -> str:
+    return row.replace("_constrained", ", constrained").replace("_", "-")
+
+
 def report(cfg: RealModelConfig, result: dict) -> str:
     """The Markdown table (paper's shape) plus the training row."""
     head = "| model | split | n | " + " | ".join(METRIC_KEYS) + " | tool-call SR | tool choice |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    for row in ("zero_shot", "fine_tuned"):
+    rows = [row for row in ROWS if row in result]
+    for row in rows:
         for split in SPLITS:
             f = result[row][split]
             cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
-            lines.append(f"| {row.replace('_', '-')} | {split} | {f['n']} | " + " | ".join(cells) + " |")
-    lines += ["", "Fine-tuned, by record kind (right, or why not):", ""]
-    lines += [
-        "| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps | bad format |"
-    ]
-    lines += ["|---|---|---|---|---|---|---|---|---|"]
-    for split in SPLITS:
-        for kind, c in sorted(result["fine_tuned"][split]["by_kind"].items()):
-            lines.append(f"| {split} | {kind} | {c['n']} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
+            lines.append(f"| {_label(row)} | {split} | {f['n']} | " + " | ".join(cells) + " |")
+    for row in rows[1:]:
+        lines += ["", f"{_label(row).capitalize()}, by record kind (right, or why not):", ""]
+        lines += [
+            "| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps | bad format |"
+        ]
+        lines += ["|---|---|---|---|---|---|---|---|---|"]
+        for split in SPLITS:
+            for kind, c in sorted(result[row][split]["by_kind"].items()):
+                lines.append(f"| {split} | {kind} | {c['n']} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
     t = result["train"]
     lines += [
         "",
@@ -555,10 +573,12 @@ def plot(result: dict, path: Path) -> None:
     keys = [*METRIC_KEYS, "tool_call_SR", "tool_choice_acc"]
     fig, axes = plt.subplots(1, len(SPLITS) + 1, figsize=(5 * (len(SPLITS) + 1), 3.6), sharey=True)
     for ax, split in zip(axes, SPLITS, strict=False):
-        for i, row in enumerate(("zero_shot", "fine_tuned")):
+        rows = [row for row in ROWS if row in result]
+        width = 0.8 / len(rows)
+        for i, row in enumerate(rows):
             values = [result[row][split][k] or 0.0 for k in keys]
-            ax.bar([x + 0.4 * i for x in range(len(keys))], values, width=0.4, label=row.replace("_", "-"))
-        ax.set_xticks([x + 0.2 for x in range(len(keys))], keys, rotation=45, ha="right", fontsize=8)
+            ax.bar([x + width * i for x in range(len(keys))], values, width=width, label=_label(row))
+        ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))], keys, rotation=45, ha="right", fontsize=8)
         ax.set_title(f"{split} (n={result['fine_tuned'][split]['n']})")
         ax.set_ylim(0, 1)
     axes[0].legend()
@@ -587,6 +607,11 @@ def main() -> None:
     adapter, result["train"] = train(cfg, work, files["train"])
     for split in SPLITS:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))
+    if cfg.constrain_tools:
+        result["fine_tuned_constrained"] = {
+            split: evaluate(cfg, work, f"fine_tuned_constrained_{split}", files[split], str(adapter), constrain=True)
+            for split in SPLITS
+        }
     result["curve"] = curve(cfg, work, files["seen"], adapter, cfg.batch_size, result["train"]["samples"])
     result["adapter"] = str(adapter)
     skip = {"work_dir", "results", "captions", "natural"} | (

@@ -122,6 +122,8 @@ class InferenceConfig:
             problems.append("--openai_model (--model) is required with --backend openai")
         if self.backend == "hf" and self.openai.protocol == "tools":
             problems.append("--protocol tools needs an OpenAI-compatible chat server (--backend openai)")
+        if self.backend == "openai" and self.gen.constrain_tools:
+            problems.append("--constrain_tools needs a local model (--backend hf): a server cannot restrict tool names")
         if problems:
             raise ValueError("; ".join(problems))
 

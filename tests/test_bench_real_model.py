@@ -155,6 +155,18 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     real_model.evaluate(cfg, tmp_path, "zero_shot_seen", files["seen"])
     points = real_model.curve(cfg, tmp_path, files["seen"], model, cfg.batch_size, 16)
     assert [p["samples"] for p in points] == [0, 8, 16]
+    # the constrained rows: the same records decoded with inference.py --constrain_tools, in the table and plot
+    constrained = real_model.evaluate(
+        cfg, tmp_path, "fine_tuned_constrained_seen", files["seen"], str(model), constrain=True
+    )
+    assert constrained["n"] == 3 and (tmp_path / "pred/fine_tuned_constrained_seen/figures.json").is_file()
+    result = {row: dict.fromkeys(real_model.SPLITS, tuned) for row in real_model.ROWS}
+    result["fine_tuned_constrained"] = dict.fromkeys(real_model.SPLITS, constrained)
+    result |= {"train": figures, "curve": points, "adapter": str(model), "recipe": {"full_finetune": True}}
+    table = real_model.report(cfg, result)
+    assert "| fine-tuned, constrained | unseen | 3 |" in table and table.count("by record kind") == 2
+    real_model.plot(result, tmp_path / "table.png")
+    assert (tmp_path / "table.png").stat().st_size > 0
     # every record kind is counted once, and a wrong answer says why
     assert sum(c["n"] for c in tuned["by_kind"].values()) == 3
     pool = json.loads((tmp_path / "data/train_all_val_seen.json").read_text())

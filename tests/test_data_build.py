@@ -92,7 +92,10 @@ def test_chain_targets_write_the_whole_chain_as_the_eval_ground_truth_scores_it(
     first, second = conv.steps
     _, output = conv.cut(0, chain=True)
     assert output == (
-        tool_response(first.tool, first.tool_input) + first.observation + "\n" + tool_response(second.tool, second.tool_input)
+        tool_response(first.tool, first.tool_input)
+        + first.observation
+        + "\n"
+        + tool_response(second.tool, second.tool_input)
     )
     assert conv.cut(1, chain=True) == conv.cut(1) and conv.cut(2, chain=True) == conv.cut(2)  # one call left: as before
     # the published metric scores the chain target fully against the eval record cut at the same step,

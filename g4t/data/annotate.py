@@ -275,7 +275,9 @@ def run(cfg: AnnotateConfig) -> dict:
             "count": len(sessions),
             "mean_conversations": round(len(convs["train"]) / max(len(sessions), 1), 3),
         }
-    train = [_messages(c) if k is None else train_record(c, k, cfg.chain_targets) for c, k in cuts[: cfg.max_num_samples]]
+    train = [
+        _messages(c) if k is None else train_record(c, k, cfg.chain_targets) for c, k in cuts[: cfg.max_num_samples]
+    ]
     if cfg.rename_tools:
         renamed = rename_tools(train, cfg.rename_tools, cfg.seed)
         report["renamed_records"] = sum(a["instruction"] != b["instruction"] for a, b in zip(train, renamed))

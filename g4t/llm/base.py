@@ -38,6 +38,8 @@ class GenerationConfig:
 
     ``do_sample`` alone chooses sampling: the published scripts never set it, so their decoding was
     greedy whatever the temperature, and an OpenAI-compatible server then gets temperature 0.
+    ``constrain_tools`` masks tokens while decoding (``g4t.llm.tool_constraint``), so only a local model
+    (``HFBackend``) can apply it; ``OpenAIBackend`` refuses it.
     """
 
     temperature: float = arg(0.1, help="Sampling temperature, used only with --do_sample (published 0.1).")
@@ -46,6 +48,11 @@ class GenerationConfig:
     num_beams: int = arg(1, help="Beam search width for local models; 1 = greedy (published 1).")
     max_new_tokens: int = arg(512, help="Generation budget per answer in tokens (published 512).")
     do_sample: bool = arg(False, help="Sample instead of greedy decoding (the published scripts never sampled).")
+    constrain_tools: bool = arg(
+        False,
+        help="Local models: on every line that starts with 'Action:', allow only a tool name listed in the prompt "
+        "('should be one of [...]'); decoding picks among them by the model's scores. Not with OpenAI servers.",
+    )
 
     def __post_init__(self) -> None:
         problems = []

@@ -139,6 +139,15 @@ class _Cancelled:
 _DONE = object()
 
 
+def _processors(constraints, start: int):
+    """A ``LogitsProcessorList`` with the ``ToolNameProcessor`` of ``constraints`` (new tokens from ``start``)."""
+    from transformers import LogitsProcessorList
+
+    from g4t.llm.tool_constraint import ToolNameProcessor
+
+    return LogitsProcessorList([ToolNameProcessor(constraints, start)])
+
+
 class HFBackend:
     """Generation with a local model: batches for batch inference, one prompt at a time for the agent.
 
@@ -149,6 +158,9 @@ class HFBackend:
       names from the prompt) several tokens per forward pass; sampling, beams and generation configs with
       logits processors go through ``model.generate``. Greedy outputs are those of ``model.generate``
       with a full prefill.
+    * ``gen.constrain_tools``: each ``Action:`` line may only name a tool listed in its prompt
+      (``g4t.llm.tool_constraint``): ``model.generate`` gets a ``ToolNameProcessor``, and prompt-lookup
+      decoding takes the same masked choice at every position it checks (drafts and prefix cache stay on).
     * Several prompts: ``model.generate`` on left-padded batches of ``batch_size``, sorted longest first; each
       sequence stops at its own stop string or EOS; completions come back in input order. (A hand-written
       slot-cache decoder was measured against this on SmolLM2 and lost; ``bench/inference_throughput.py``.)
@@ -175,6 +187,15 @@ class HFBackend:
     ) -> HFBackend:
         model, tokenizer = load_model(base_model, lora_model, **kwargs)
         return cls(model, tokenizer, batch_size)
+
+    def _constraints(self, prompts: Sequence[str], gen: GenerationConfig):
+        """Per prompt, its ``ToolNameConstraint`` (None: no tool list); None when nothing is constrained."""
+        if not gen.constrain_tools:
+            return None
+        from g4t.llm.tool_constraint import constraints_for
+
+        found = constraints_for(self.tokenizer, prompts)
+        return found if any(c is not None for c in found) else None
 
     def _generation_kwargs(self, gen: GenerationConfig, stop: Sequence[str]) -> dict:
         kwargs = {
@@ -271,17 +292,26 @@ class HFBackend:
 
     def _generate_one(self, prompt: str, stop: Sequence[str], gen: GenerationConfig, streamer=None, cancel=None):
         """One prompt, from the longest cached token prefix (prompt-lookup decoding when greedy, else
-        ``model.generate``); stores the new cache."""
+        ``model.generate``); stores the new cache.
+
+        With ``gen.constrain_tools`` the same paths decode: prompt-lookup decoding picks the best allowed
+        token at each position it checks (``ToolNameConstraint.choose``), ``model.generate`` gets a
+        ``ToolNameProcessor``; both give the text of ``model.generate`` with the processor.
+        """
         import torch
 
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         if not ids:
             return self._generate_hf([prompt], stop, gen)[0]
+        constraints = self._constraints([prompt], gen)
+        constraint = constraints[0] if constraints else None
         if self.prompt_lookup and self._plain_greedy(gen):
-            return self._lookup_one(ids, stop, gen, streamer, cancel)
+            return self._lookup_one(ids, stop, gen, streamer, cancel, constraint)
         device = next(self.model.parameters()).device
         reuse = self.prefix_cache is not None and gen.num_beams == 1
         kwargs = self._generation_kwargs(gen, stop)
+        if constraint is not None:
+            kwargs["logits_processor"] = _processors([constraint], len(ids))
         if cancel is not None:
             from transformers import StoppingCriteriaList
 
@@ -324,8 +354,11 @@ class HFBackend:
         ids = config_eos if isinstance(config_eos, list) else [config_eos]
         return [i for i in [*ids, self.tokenizer.eos_token_id] if i is not None]
 
-    def _lookup_one(self, ids: list[int], stop: Sequence[str], gen: GenerationConfig, streamer, cancel) -> str:
-        """Greedy decoding of one prompt with prompt-lookup drafts, from the longest cached prefix."""
+    def _lookup_one(
+        self, ids: list[int], stop: Sequence[str], gen: GenerationConfig, streamer, cancel, constraint=None
+    ) -> str:
+        """Greedy decoding of one prompt with prompt-lookup drafts, from the longest cached prefix
+        (``constraint``: a ``ToolNameConstraint`` that chooses each token)."""
         import torch
         from transformers import DynamicCache
 
@@ -345,6 +378,7 @@ class HFBackend:
                 streamer.add if streamer is not None else None,
                 cancel.is_set if cancel is not None else None,
                 num_draft=self.prompt_lookup,
+                choose=constraint.choose if constraint is not None else None,
             )
         if self.prefix_cache is not None and new:
             self.prefix_cache.put(ids + new[:-1], cache)
@@ -356,11 +390,18 @@ class HFBackend:
         kwargs = self._generation_kwargs(gen, stop)
         device = next(self.model.parameters()).device
         encoded = [self.tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+        constraints = self._constraints(prompts, gen)
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         results: list[str] = [""] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(device)
+            if constraints is not None:  # left padding: every row's new tokens start at the padded width
+                rows = [constraints[i] for i in idx]
+                if any(c is not None for c in rows):
+                    kwargs["logits_processor"] = _processors(rows, batch["input_ids"].shape[1])
+                else:
+                    kwargs.pop("logits_processor", None)
             with torch.inference_mode():
                 out = self.model.generate(**batch, **kwargs)
             new_tokens = out[:, batch["input_ids"].shape[1] :]

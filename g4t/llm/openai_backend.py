@@ -56,6 +56,16 @@ class Usage:
         )
 
 
+def _refuse_constraint(gen: GenerationConfig | None) -> None:
+    """``--constrain_tools`` masks the model's scores token by token: a server's API has no way to do that,
+    so the flag is refused rather than silently ignored."""
+    if gen is not None and gen.constrain_tools:
+        raise ValueError(
+            "--constrain_tools needs a local model (--backend hf / --base_model): an OpenAI-compatible server "
+            "cannot restrict the tool names it writes; drop the flag to use this server."
+        )
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -149,7 +159,11 @@ class OpenAIBackend:
             gen: decoding settings; greedy (temperature 0) unless ``gen.do_sample``.
             on_result: called as ``on_result(index, completion)`` as each prompt finishes (any thread);
                 once it returns False, no further request is sent (the prompts not sent get an error).
+
+        Raises:
+            ValueError: ``gen.constrain_tools`` (a server cannot be constrained; before any request).
         """
+        _refuse_constraint(gen)
         client = self._client()
         results: list[Completion | None] = [None] * len(prompts)
         stopped = threading.Event()
@@ -180,7 +194,9 @@ class OpenAIBackend:
 
         Raises:
             LLMError: the request failed (after retries) or the stream broke off.
+            ValueError: ``gen.constrain_tools`` (raised by the call itself, before any request).
         """
+        _refuse_constraint(gen)
         params = {**self._params(prompt, list(stop), gen), "stream": True}
         return stream_until_stop(self._stream_deltas(self._client(), params), stop)
 

@@ -52,6 +52,7 @@ def greedy_lookup_decode(
     cancelled: Callable[[], bool] | None = None,
     num_draft: int = 10,
     max_ngram: int = 3,
+    choose: Callable[[list[int], object], int] | None = None,
 ) -> list[int]:
     """Greedy continuation of the prompt ``ids`` (batch of one).
 
@@ -67,6 +68,9 @@ def greedy_lookup_decode(
         cancelled: polled before each forward pass; True ends generation.
         num_draft: tokens proposed per check (0: plain greedy decoding, one token per pass).
         max_ngram: longest n-gram matched in the text.
+        choose: ``choose(new_ids, logits)`` picks the token after ``new_ids`` from that position's logits
+            (default: the argmax); a draft token is kept only when it is the choice. A constraint
+            (``g4t.llm.tool_constraint``) decides here, position by position.
 
     Returns:
         The new token ids.
@@ -88,10 +92,18 @@ def greedy_lookup_decode(
             use_cache=True,
             logits_to_keep=len(draft) + 1,
         ).logits[0, -len(draft) - 1 :]
-        choice = logits.argmax(-1).tolist()
-        n = 0
-        while n < len(draft) and draft[n] == choice[n]:
-            n += 1
+        if choose is None:
+            choice = logits.argmax(-1).tolist()
+            n = 0
+            while n < len(draft) and draft[n] == choice[n]:
+                n += 1
+        else:  # one position at a time: each choice depends on the tokens kept before it
+            choice, n = [], 0
+            while True:
+                choice.append(choose(new + draft[:n], logits[n]))
+                if n == len(draft) or draft[n] != choice[n]:
+                    break
+                n += 1
         accepted, done = [], False
         for token in draft[:n] + [choice[n]]:
             accepted.append(token)
