@@ -11,8 +11,8 @@ Not a test. One run on a CPU, no downloads, every step through the project's own
    teacher's templates, on images the teacher never saw.
 2. **Zero-shot.** ``inference.py`` + ``evaluate_result.py`` on each split with the base model.
 3. **Fine-tune.** ``lora_finetune.py`` with the recipe below on ``--n_train`` records.
-4. **Fine-tuned.** The same evaluation with the adapter (or the fully fine-tuned model), also with
-   ``inference.py --constrain_tools`` (tool names restricted to those the prompt lists).
+4. **Fine-tuned.** The same evaluation with the adapter (or the fully fine-tuned model), then once more
+   with ``inference.py --constrain_tools`` (tool names restricted to those the prompt lists).
 5. **Report.** A table in the paper's shape (SR_t, SR_act, SR_args, SR, IoU per split, plus tool-call SR,
    tool-choice accuracy and the training cost) to ``bench/results/real_model.md``, ``.json`` and ``.png``.
 
@@ -533,7 +533,7 @@ def report(cfg: RealModelConfig, result: dict) -> str:
             f = result[row][split]
             cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
             lines.append(f"| {_label(row)} | {split} | {f['n']} | " + " | ".join(cells) + " |")
-    for row in rows[1:]:
+    for row in (row for row in rows if row.startswith("fine_tuned")):
         lines += ["", f"{_label(row).capitalize()}, by record kind (right, or why not):", ""]
         lines += [
             "| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps | bad format |"
@@ -572,9 +572,9 @@ def plot(result: dict, path: Path) -> None:
 
     keys = [*METRIC_KEYS, "tool_call_SR", "tool_choice_acc"]
     fig, axes = plt.subplots(1, len(SPLITS) + 1, figsize=(5 * (len(SPLITS) + 1), 3.6), sharey=True)
+    rows = [row for row in ROWS if row in result]
+    width = 0.8 / len(rows)
     for ax, split in zip(axes, SPLITS, strict=False):
-        rows = [row for row in ROWS if row in result]
-        width = 0.8 / len(rows)
         for i, row in enumerate(rows):
             values = [result[row][split][k] or 0.0 for k in keys]
             ax.bar([x + width * i for x in range(len(keys))], values, width=width, label=_label(row))

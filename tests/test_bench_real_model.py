@@ -165,6 +165,10 @@ def test_full_finetune_trains_a_model_folder_and_evaluates_it_without_an_adapter
     result |= {"train": figures, "curve": points, "adapter": str(model), "recipe": {"full_finetune": True}}
     table = real_model.report(cfg, result)
     assert "| fine-tuned, constrained | unseen | 3 |" in table and table.count("by record kind") == 2
+    assert "| zero-shot | seen |" in table
+    assert "constrained" not in real_model.report(
+        cfg, {k: v for k, v in result.items() if k != "fine_tuned_constrained"}
+    )
     real_model.plot(result, tmp_path / "table.png")
     assert (tmp_path / "table.png").stat().st_size > 0
     # every record kind is counted once, and a wrong answer says why
