@@ -36,6 +36,7 @@ __all__ = [
     "DEMO",
     "TEMPLATES_DIR",
     "TRAINING",
+    "TOOL_NAMES_LIST",
     "TRAINING_CONFIG_FILE",
     "Layout",
     "PromptLayout",
@@ -98,6 +99,10 @@ def tool_response(tool_name: str, args: str) -> str:
     """A tool-call step as in the training data (ends with a bare ``Observation:`` line)."""
     return prompt_strings()["tool_response_format"].format(tool_name=tool_name, args=args)
 
+
+# The tool list of the format instructions ("Action: ..., should be one of [{tool_names}]"): names are
+# joined by ", " and never contain one (nor "]" or a newline).
+TOOL_NAMES_LIST = re.compile(r"should be one of \[(?P<names>[^\]\n]*)\]")
 
 _OBSERVATION = re.compile(r"Observation:(.*?)(?=\nThought:|\n\n|\Z)", re.S)
 

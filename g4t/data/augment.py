@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 
 from g4t.data.build import session_key
+from g4t.prompts import TOOL_NAMES_LIST
 
 __all__ = ["ALIAS_WORDS", "rename_tools"]
 
@@ -74,7 +75,6 @@ ALIAS_WORDS = (
 
 _ALIASES = [f"{a} {b}" for a in ALIAS_WORDS[0] for b in ALIAS_WORDS[1]]
 _TOOL_LINE = re.compile(r"^> (?P<name>[^:\n]+): ", re.M)
-_NAMES = re.compile(r"should be one of \[(?P<names>[^\]\n]*)\]")
 
 
 def _aliases(names: Sequence[str], rate: float, rng: random.Random) -> dict[str, str]:
@@ -85,7 +85,7 @@ def _aliases(names: Sequence[str], rate: float, rng: random.Random) -> dict[str,
 
 def _apply(text: str, alias: dict[str, str]) -> str:
     text = _TOOL_LINE.sub(lambda m: f"> {alias.get(m['name'], m['name'])}: ", text)
-    text = _NAMES.sub(
+    text = TOOL_NAMES_LIST.sub(
         lambda m: "should be one of [" + ", ".join(alias.get(n, n) for n in m["names"].split(", ")) + "]", text
     )
     return re.sub(r"^Action: (.+)$", lambda m: f"Action: {alias.get(m[1], m[1])}", text, flags=re.M)

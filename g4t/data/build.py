@@ -117,19 +117,21 @@ class Conversation:
             return tool_response(self.steps[k].tool, self.steps[k].tool_input)
         return human_response(self.answer)
 
+    def _calls(self, start: int, end: int) -> str:
+        """Steps ``[start, end)`` as ground truth writes them: each call, then its observation on the next line."""
+        return "".join(self._assistant(j) + self.steps[j].observation + "\n" for j in range(start, end))
+
     def remaining_chain(self, k: int) -> str:
         """Ground truth from step ``k`` to the end: calls, observations (on the next line) and answer."""
-        calls = "".join(self._assistant(j) + self.steps[j].observation + "\n" for j in range(k, len(self.steps)))
-        return calls + human_response(self.answer)
+        return self._calls(k, len(self.steps)) + human_response(self.answer)
 
     def tool_chain(self, k: int) -> str:
         """The tool calls from step ``k`` on, as ``remaining_chain`` writes them, ending at the last call's
         ``Observation:`` (where the last tool would run)."""
         if not 0 <= k < len(self.steps):
             raise IndexError(f"step {k} out of range 0..{len(self.steps) - 1}")
-        return "".join(self._assistant(j) + self.steps[j].observation + "\n" for j in range(k, len(self.steps) - 1)) + (
-            self._assistant(len(self.steps) - 1)
-        )
+        last = len(self.steps) - 1
+        return self._calls(k, last) + self._assistant(last)
 
 
 @dataclass

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import bisect
 import logging
-import re
 import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from g4t.prompts import TOOL_NAMES_LIST
 
 __all__ = [
     "ACTION",
@@ -48,19 +49,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ACTION = "Action:"
-# The published format instruction; names are joined by ", " and never contain one (nor "]" or a newline).
-_NAMES = re.compile(r"should be one of \[([^\]\n]*)\]")
 
 
 def tool_names(prompt: str) -> list[str] | None:
     """The tool names of the last ``should be one of [...]`` in ``prompt``; None when it has none (or an
     empty list). The prompt may be wrapped in a conversation template: the raw text is searched."""
     found = None
-    for found in _NAMES.finditer(prompt):
+    for found in TOOL_NAMES_LIST.finditer(prompt):
         pass
     if found is None:
         return None
-    names = [n for n in found[1].split(", ") if n.strip()]
+    names = [n for n in found["names"].split(", ") if n.strip()]
     return names or None
 
 
