@@ -38,7 +38,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from g4t.cli import arg, parse_args, split_list
-from g4t.data.augment import rename_tools
 from g4t.data.build import session_key
 from g4t.data.io import atomic_write_json
 from g4t.train.config import CONFIG_FILE
@@ -63,6 +62,9 @@ class RealModelConfig:
     natural: str = arg(
         str(ROOT / "bench/data/natural_requests.jsonl"), help="Hand-written requests (teacher-reply format)."
     )
+    followups: str = arg(
+        str(ROOT / "bench/data/followups.jsonl"), help="Hand-written follow-up turns on the natural images."
+    )
     unseen_tools: list[str] = arg(
         default_factory=lambda: [
             "Text Detection On Image",
@@ -73,22 +75,11 @@ class RealModelConfig:
         ],
         help="Tools held out of training entirely (the unseen split uses them).",
     )
-    n_train: int = arg(1150, help="Training records.")
-    answer_share: float = arg(
-        0.3, help="Share of final-answer (no tool) records in the training set; the rest call a tool."
-    )
-    chitchat_share: float | None = arg(
-        None,
-        help="Share of the final-answer records that answer chit-chat, the rest relaying a tool's result "
-        "(default: as the teacher's data has them).",
-    )
-    balance_tools: bool = arg(
-        False, help="Spread the tool-call records evenly over the tools (default: as the teacher's data has them)."
-    )
-    rename_tools: float = arg(
-        0.0,
-        help="Share of the tools in training prompts given a made-up name (g4t.data.augment.rename_tools), so the "
-        "model learns to choose a tool by its description; 0: the published names only. Evaluation keeps them.",
+    n_train: int = arg(4000, help="Training records (whole sessions in random order).")
+    history_share: float = arg(
+        0.5,
+        help="Share of a session's later requests whose chat history holds the exchanges before them "
+        "(generate_annotations.py --history_share): requests and 'thanks!' in the middle of a chat.",
     )
     chain_targets: bool = arg(
         True,
@@ -99,14 +90,7 @@ class RealModelConfig:
         "'Observation:', which caps SR on chain records at 0.",
     )
     negatives_ratio: float = arg(0.6, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
-    sessions: bool = arg(
-        True,
-        help="Training records in sessions (generate_annotations.py --session_prompts: one image, one tool list, "
-        "several requests), trained with lora_finetune.py --share_prefix, which computes each shared prompt once. "
-        "--n_train then takes whole sessions in random order, as the teacher's data has them (--answer_share, "
-        "--chitchat_share and --balance_tools do not apply).",
-    )
-    n_eval: int = arg(60, help="Records per evaluation split (same records for zero-shot and fine-tuned).")
+    n_eval: int = arg(220, help="Records per evaluation split when the committed records are made (make_eval).")
     curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
     curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
@@ -141,11 +125,7 @@ class RealModelConfig:
     def __post_init__(self) -> None:
         self.unseen_tools = split_list(self.unseen_tools)
         if self.learning_rate is None:
-            self.learning_rate = 2e-4 if self.full_finetune else 1e-3
-        if not 0 <= self.answer_share < 1:
-            raise ValueError(f"--answer_share must be in [0, 1), got {self.answer_share}")
-        if self.chitchat_share is not None and not 0 <= self.chitchat_share <= 1:
-            raise ValueError(f"--chitchat_share must be in [0, 1], got {self.chitchat_share}")
+            self.learning_rate = 3e-4 if self.full_finetune else 1e-3
 
 
 def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern: str | None = None) -> float:
@@ -177,47 +157,176 @@ def _uses(record: dict, tools: set[str]) -> bool:
     return bool(called & tools)
 
 
-def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
-    """Teacher replies -> training records and the three evaluation splits (each file skipped when present)."""
-    data = work / "data"
-    out = {"train": data / "train.json", **{s: data / f"eval_{s}.json" for s in SPLITS}}
-    built = ["train_all", "train_all_val_seen", "train_all_test_unseen"]
-    built += ["natural_train_unused_val_seen", "natural_train_unused_test_unseen"]
-    build_knobs = ("seed", "unseen_tools", "negatives_ratio", "sessions", "chain_targets", "captions", "natural")
-    pick_knobs = ("n_train", "answer_share", "chitchat_share", "balance_tools", "rename_tools")
-    if not all((data / f"{name}.json").is_file() for name in built):
-        _build_records(cfg, data)
-        _stamp(cfg, data / "train_all.recipe.json", build_knobs)
-    _check_stamp(cfg, data / "train_all.recipe.json", build_knobs, data / "train_all.json")
-    if not out["train"].is_file():
-        picked = pick_train(json.loads((data / "train_all.json").read_text()), cfg)
-        atomic_write_json(out["train"], rename_tools(picked, cfg.rename_tools, cfg.seed))
-        _stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs)
-    _check_stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs, out["train"])
+EVAL_DIR = ROOT / "bench/data/eval"
+EVAL_SPLITS = (*SPLITS, "followup")
+EXCLUDED = EVAL_DIR / "images.json"  # every image of the evaluation records: never in training
+
+
+def make_eval(cfg: RealModelConfig, only: tuple[str, ...] = ()) -> dict[str, Path]:
+    """The committed evaluation records (``bench/data/eval/<split>.json``), made once and then only read, so
+    every run and recipe is scored on the same files. Missing files are made (``--n_eval`` per split):
+
+    * *seen* / *unseen*: one build of the offline teacher's replies on the MagicBrush captions (``--seed``),
+      split by image (12 % val: training tools; 20 % test: conversations that use ``--unseen_tools``);
+    * *natural*: the hand-written requests of ``--natural`` (their own 60 images);
+    * *followup*: the hand-written follow-ups of ``--followups`` (a turn after an earlier tool result on a
+      natural image: "thanks!", a general question, or a further tool request).
+
+    ``images.json`` lists every image of these builds (val, test and natural); the training build leaves
+    them out, so training is image-disjoint from every split."""
+    out = {s: EVAL_DIR / f"{s}.json" for s in EVAL_SPLITS}
+    if all(p.is_file() for p in out.values()) and EXCLUDED.is_file() and not only:
+        return out
+    from g4t.data.offline_teacher import generator_tools, write_negatives, write_replies
+
+    tmp = Path(cfg.work_dir) / "eval_build"
+    tmp.mkdir(parents=True, exist_ok=True)
+    natural = [json.loads(line) for line in Path(cfg.natural).read_text().splitlines() if line.strip()]
+    natural_images = {r["file_name"] for r in natural}
+    captions = [c for c in json.loads(Path(cfg.captions).read_text()) if c["file_name"] not in natural_images]
+    write_replies(captions, tmp / "replies.jsonl", tools=generator_tools(), seed=cfg.seed)
+    write_negatives(captions, tmp / "negatives.json", seed=cfg.seed)
+    _annotate(cfg, tmp / "replies.jsonl", tmp / "all.json", ["--val_ratio", "0.12", "--test_ratio", "0.2"],
+              negatives=tmp / "negatives.json")  # fmt: skip
+    _annotate(cfg, Path(cfg.natural), tmp / "natural.json", ["--val_ratio", "0.5", "--test_ratio", "0.499"])
+    excluded = set(natural_images)
+    for name in ("all_val_seen", "all_test_unseen"):
+        excluded |= {r["filename"] for r in json.loads((tmp / f"{name}.json").read_text()) if r.get("filename")}
     unseen = set(cfg.unseen_tools)
     pools = {
-        "seen": lambda: json.loads((data / "train_all_val_seen.json").read_text()),
-        "unseen": lambda: [
-            r for r in json.loads((data / "train_all_test_unseen.json").read_text()) if _uses(r, unseen)
-        ],
+        "seen": lambda: json.loads((tmp / "all_val_seen.json").read_text()),
+        "unseen": lambda: [r for r in json.loads((tmp / "all_test_unseen.json").read_text()) if _uses(r, unseen)],
         "natural": lambda: (
-            json.loads((data / "natural_train_unused_val_seen.json").read_text())
-            + json.loads((data / "natural_train_unused_test_unseen.json").read_text())
+            json.loads((tmp / "natural_val_seen.json").read_text())
+            + json.loads((tmp / "natural_test_unseen.json").read_text())
         ),
+        "followup": lambda: followup_records(cfg, natural),
     }
+    if only:
+        pools = {k: v for k, v in pools.items() if k in only}
+    EVAL_DIR.mkdir(parents=True, exist_ok=True)
     for split, pool in pools.items():
-        if out[split].is_file():  # kept, so a new training mix is scored on the same records
+        if out[split].is_file():
             continue
         records = pool()
         picked = random.Random(f"{cfg.seed}-{split}").sample(records, min(cfg.n_eval, len(records)))
         for i, r in enumerate(picked):  # ids unique per file (the natural split merges two files)
             r["id"] = i
         atomic_write_json(out[split], picked)
+    if not EXCLUDED.is_file():
+        atomic_write_json(EXCLUDED, sorted(excluded), indent=0)
     return out
 
 
-# Knobs added after a stamp was written: the value the output was made with before the knob existed.
-_BEFORE_KNOB = {"rename_tools": 0.0, "chain_targets": False}
+def followup_records(cfg: RealModelConfig, natural: list[dict]) -> list[dict]:
+    """Evaluation records of the hand-written follow-ups (``--followups``): the chat history holds the image
+    and the earlier request with its result (``Human:`` / ``AI:``, as the demo's memory writes it); the
+    ground truth is a direct answer (``expect: answer``) or the tool call (``expect: tool``)."""
+    from g4t.data.build import (
+        Conversation,
+        Sample,
+        Session,
+        build_conversation,
+        eval_record,
+        random_image_name,
+        tool_list,
+    )
+    from g4t.data.catalog import registered_tools, tool_catalog
+    from g4t.data.offline_teacher import extra_tools
+    from g4t.data.parse import parse_reply
+    from g4t.data.teacher import published_tool_names
+    from g4t.prompts import TRAINING
+
+    catalog = tool_catalog(list(registered_tools()))
+    pool = [n for n in dict.fromkeys(published_tool_names() + extra_tools()) if n in catalog]
+    n_args = {n: t.n_args for n, t in catalog.items()}
+    needs_image = {n: t.needs_image for n, t in catalog.items()}
+    by_image = {r["file_name"]: r for r in natural}
+    rng = random.Random(f"{cfg.seed}-followup")
+    records = []
+    for line in Path(cfg.followups).read_text().splitlines():
+        if not line.strip():
+            continue
+        f = json.loads(line)
+        image = by_image[f["file_name"]]
+        requests = {int(m.group(1)): m.group(0) for m in re.finditer(r"^(\d+)\. .*$", image["instructions"], re.M)}
+        (prev,) = parse_reply(requests[f["previous"]], n_args, needs_image)
+        calls = [prev.tool]
+        if f["expect"] == "tool":
+            (nxt,) = parse_reply(f'1. "{f["followup"]}", {f["call"]}', n_args, needs_image)
+            calls.append(nxt.tool)
+        tools = tool_list(calls[-1], catalog, pool, rng)
+        tools += [t for c in calls for t in (c, catalog[c].condition) if t and t not in tools]
+        session = Session(tools, random_image_name(rng), image["caption"], image["file_name"])
+
+        def sample(inst):
+            return Sample(inst.instruction, inst.tool, inst.args, image["caption"], image["file_name"], "", inst.raw)
+
+        before = build_conversation(sample(prev), catalog, pool, rng, session=session)
+        if f["expect"] == "tool":
+            conv = build_conversation(sample(nxt), catalog, pool, rng, session=session)
+        else:
+            conv = Conversation(tools=session.tools, chat_history="", user_input=f["followup"], answer=f["answer"],
+                                caption=image["caption"], image=session.image, file_name=image["file_name"],
+                                descriptions={n: catalog[n].description for n in session.tools})  # fmt: skip
+        history = [TRAINING.image_history(session.image, image["caption"])]
+        conv.chat_history = TRAINING.chat_history(
+            [*history, TRAINING.exchange(before.user_input, before.answer.strip())]
+        )
+        record = eval_record(conv, 0, len(records))
+        record["filename"] = image["file_name"]
+        records.append(record)
+    return records
+
+
+def _annotate(cfg: RealModelConfig, replies: Path, output: Path, split_args: list[str], negatives: Path | None = None,
+              train_args: list[str] = ()) -> None:  # fmt: skip
+    """``scripts/generate_annotations.py`` on teacher replies (``--complement``, the bench's tools and seed)."""
+    from g4t.data.offline_teacher import extra_tools
+
+    cmd = [
+        sys.executable,
+        "scripts/generate_annotations.py",
+        "--input_path",
+        str(replies),
+        "--output_path",
+        str(output),
+    ]
+    cmd += ["--complement", "--seed", str(cfg.seed), "--tools", ",".join(extra_tools()), *split_args, *train_args]
+    cmd += ["--unseen_tools", ",".join(cfg.unseen_tools)]
+    if negatives:
+        cmd += ["--insert_alpaca", "--alpaca_path", str(negatives), "--alpaca_ratio", str(cfg.negatives_ratio)]
+    _run(cmd, output.with_suffix(".log"), f"build {output.stem}")
+
+
+def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
+    """The evaluation records (``make_eval``) and the training records: the offline teacher on every caption
+    that no evaluation record uses, ``--n_train`` records picked (each file skipped when present)."""
+    out = {"train": work / "data" / "train.json", **make_eval(cfg)}
+    data = work / "data"
+    build_knobs = ("seed", "unseen_tools", "negatives_ratio", "chain_targets", "history_share", "captions")
+    pick_knobs = ("n_train",)
+    if not (data / "train_all.json").is_file():
+        from g4t.data.offline_teacher import generator_tools, write_negatives, write_replies
+
+        data.mkdir(parents=True, exist_ok=True)
+        excluded = set(json.loads(EXCLUDED.read_text()))
+        captions = [c for c in json.loads(Path(cfg.captions).read_text()) if c["file_name"] not in excluded]
+        n_lines = write_replies(captions, data / "replies.jsonl", tools=generator_tools(), seed=cfg.seed)
+        n_neg = write_negatives(captions, data / "negatives.json", seed=cfg.seed)
+        print(f"teacher: {n_lines} requests and {n_neg} chit-chat exchanges for {len(captions)} training captions")
+        train_args = ["--session_prompts", "--history_share", str(cfg.history_share)]
+        train_args += ["--chain_targets"] if cfg.chain_targets else []
+        _annotate(cfg, data / "replies.jsonl", data / "train_all.json", [], negatives=data / "negatives.json",
+                  train_args=train_args)  # fmt: skip
+        _stamp(cfg, data / "train_all.recipe.json", build_knobs)
+    _check_stamp(cfg, data / "train_all.recipe.json", build_knobs, data / "train_all.json")
+    if not out["train"].is_file():
+        records = json.loads((data / "train_all.json").read_text())
+        atomic_write_json(out["train"], _pick_sessions(records, cfg.n_train, random.Random(f"{cfg.seed}-train")))
+        _stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs)
+    _check_stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs, out["train"])
+    return out
 
 
 def _stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...]) -> None:
@@ -226,16 +335,11 @@ def _stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...]) -> None:
 
 
 def _check_stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...], output: Path) -> None:
-    """Refuse to reuse ``output`` made with other knobs (a rerun would mix recipes); unstamped outputs pass."""
-    if not path.is_file():
-        return
-    saved = {**_BEFORE_KNOB, **json.loads(path.read_text())}
-    diffs = [f"--{k} {saved[k]!r} -> {getattr(cfg, k)!r}" for k in knobs if k in saved and saved[k] != getattr(cfg, k)]
+    """Refuse to reuse ``output`` made with other knobs (a rerun would mix recipes)."""
+    saved = json.loads(path.read_text())
+    diffs = [f"--{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in knobs if saved.get(k) != getattr(cfg, k)]
     if diffs:
-        sys.exit(
-            f"{output} was made with other settings ({'; '.join(diffs)}); use another --work_dir (copy its "
-            "eval_*.json and pred/zero_shot_* there to score the new recipe on the same records) or delete it"
-        )
+        sys.exit(f"{output} was made with other settings ({'; '.join(diffs)}); use another --work_dir or delete it")
 
 
 def _kind(record: dict) -> tuple[str, str | None]:
@@ -247,40 +351,6 @@ def _kind(record: dict) -> tuple[str, str | None]:
     if reply.kind == "tool":
         return "call", reply.tool
     return ("relay" if parse_published_prompt(record["instruction"]).steps else "chitchat"), None
-
-
-def pick_train(records: list[dict], cfg: RealModelConfig) -> list[dict]:
-    """``n_train`` records: ``answer_share`` final answers (``chitchat_share`` of them chit-chat), the rest tool
-    calls, spread evenly over the tools when ``balance_tools`` (round robin over shuffled per-tool lists),
-    else drawn at random as the teacher's data has them."""
-    rng = random.Random(f"{cfg.seed}-train")
-    if cfg.sessions:
-        return _pick_sessions(records, cfg.n_train, rng)
-    groups: dict[str, list[dict]] = {}
-    for r in records:
-        kind, tool = _kind(r)
-        groups.setdefault(tool if kind == "call" else kind, []).append(r)
-    for g in groups.values():
-        rng.shuffle(g)
-    n_answers = round(cfg.n_train * cfg.answer_share)
-    chat, relay = groups.get("chitchat", []), groups.get("relay", [])
-    share = len(chat) / max(1, len(chat) + len(relay)) if cfg.chitchat_share is None else cfg.chitchat_share
-    n_chat = min(round(n_answers * share), len(chat))
-    chosen = chat[:n_chat] + relay[: n_answers - n_chat]
-    tools = {k: v for k, v in groups.items() if k not in ("chitchat", "relay")}
-    n_calls = cfg.n_train - len(chosen)
-    if cfg.balance_tools:
-        calls: list[dict] = []
-        while len(calls) < n_calls and any(tools.values()):
-            for tool in sorted(tools):
-                if tools[tool] and len(calls) < n_calls:
-                    calls.append(tools[tool].pop())
-    else:
-        every = [r for g in tools.values() for r in g]
-        calls = rng.sample(every, min(n_calls, len(every)))
-    chosen += calls
-    rng.shuffle(chosen)
-    return chosen
 
 
 def _pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict]:
@@ -297,63 +367,6 @@ def _pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict
         chosen += sessions[key][: n - len(chosen)]
     rng.shuffle(chosen)
     return chosen
-
-
-def _build_records(cfg: RealModelConfig, data: Path) -> None:
-    """Teacher replies and chit-chat -> ``train_all*.json`` and the natural split's files."""
-    from g4t.data.offline_teacher import extra_tools, generator_tools, write_negatives, write_replies
-
-    data.mkdir(parents=True, exist_ok=True)
-    natural_images = {json.loads(line)["file_name"] for line in Path(cfg.natural).read_text().splitlines() if line}
-    captions = [c for c in json.loads(Path(cfg.captions).read_text()) if c["file_name"] not in natural_images]
-    n_lines = write_replies(captions, data / "replies.jsonl", tools=generator_tools(), seed=cfg.seed)
-    n_neg = write_negatives(captions, data / "negatives.json", seed=cfg.seed)
-    print(f"teacher: {n_lines} requests and {n_neg} chit-chat exchanges for {len(captions)} captions")
-    py = sys.executable
-    common = ["--complement", "--seed", str(cfg.seed), "--tools", ",".join(extra_tools())]
-    _run(
-        [
-            py,
-            "scripts/generate_annotations.py",
-            "--input_path",
-            str(data / "replies.jsonl"),
-            "--output_path",
-            str(data / "train_all.json"),
-            "--insert_alpaca",
-            "--alpaca_path",
-            str(data / "negatives.json"),
-            "--alpaca_ratio",
-            str(cfg.negatives_ratio),
-            "--val_ratio",
-            "0.12",
-            "--test_ratio",
-            "0.15",
-            "--unseen_tools",
-            ",".join(cfg.unseen_tools),
-            *(["--session_prompts"] if cfg.sessions else []),
-            *(["--chain_targets"] if cfg.chain_targets else []),
-            *common,
-        ],
-        data / "annotate.log",
-        "build records",
-    )
-    _run(
-        [
-            py,
-            "scripts/generate_annotations.py",
-            "--input_path",
-            cfg.natural,
-            "--output_path",
-            str(data / "natural_train_unused.json"),
-            "--val_ratio",
-            "0.5",
-            "--test_ratio",
-            "0.499",
-            *common,
-        ],
-        data / "annotate_natural.log",
-        "build natural split",
-    )
 
 
 def evaluate(
@@ -470,7 +483,7 @@ def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
-        cmd += ["--seed", str(cfg.seed), *(["--share_prefix"] if cfg.sessions else [])]
+        cmd += ["--seed", str(cfg.seed), "--share_prefix"]
         cmd += ["--train_on_chitchat", str(cfg.train_on_chitchat)]
         cmd += ["--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")

@@ -25,6 +25,7 @@ from g4t.data.augment import rename_tools
 from g4t.data.build import (
     Conversation,
     Sample,
+    add_history,
     build_conversation,
     build_negative,
     build_sessions,
@@ -84,6 +85,13 @@ class AnnotateConfig:
         "image name and history; --insert_alpaca negatives join a random session), so their instructions "
         "share the text up to 'New input: ', which lora_finetune.py --share_prefix computes once per "
         "micro-batch. Val/test outputs are the same with or without it.",
+    )
+    history_share: float = arg(
+        0.0,
+        help="With --session_prompts: share of a session's conversations (after its first) whose chat history "
+        "also holds the one or two exchanges asked just before in the session ('Human: request' / 'AI: answer', "
+        "as the demo's memory writes them), so the model learns to read a request, or a 'thanks' after a "
+        "tool's result, in the middle of a chat.",
     )
     rename_tools: float = arg(
         0.0,
@@ -268,6 +276,8 @@ def run(cfg: AnnotateConfig) -> dict:
         for item in neg_items["train"]:
             session = sessions[srng.randrange(len(sessions))]
             session.conversations.append(build_negative(item, [], catalog, seen_pool, srng, session=session))
+        if cfg.history_share:
+            report["with_history"] = add_history(sessions, cfg.history_share, srng)
         convs["train"] = [c for s in sessions for c in s.conversations]
         cuts = _train_cuts(convs["train"], cfg, srng)
         srng.shuffle(cuts)

@@ -20,13 +20,22 @@ from dataclasses import dataclass, field
 
 from g4t.data.catalog import ToolInfo
 from g4t.data.parse import EXAMPLE_IMAGE
-from g4t.prompts import Step, format_steps, human_response, image_history, render_training_prompt, tool_response
+from g4t.prompts import (
+    TRAINING,
+    Step,
+    format_steps,
+    human_response,
+    image_history,
+    render_training_prompt,
+    tool_response,
+)
 
 __all__ = [
     "Conversation",
     "Sample",
     "Session",
     "build_conversation",
+    "add_history",
     "build_negative",
     "build_sessions",
     "eval_record",
@@ -342,9 +351,31 @@ def build_sessions(
     return sessions
 
 
+def add_history(sessions: Sequence[Session], share: float, rng: random.Random, keep: int = 2) -> int:
+    """Give a ``share`` of each session's conversations (after its first) the chat history of a chat in
+    progress: the session's image line, then the last one to ``keep`` exchanges before it in the session
+    (``Human: request`` / ``AI: answer``, the demo memory's wording; it keeps the image and two exchanges).
+    Negatives join a session last, so they become follow-ups ("thanks!") after tool results.
+    Returns how many conversations got a history."""
+    n = 0
+    for session in sessions:
+        for i, conv in enumerate(session.conversations):
+            if i == 0 or rng.random() >= share:
+                continue
+            earlier = session.conversations[max(0, i - rng.randint(1, keep)) : i]
+            exchanges = [TRAINING.exchange(c.user_input, c.answer.strip()) for c in earlier]
+            conv.chat_history = TRAINING.chat_history(
+                [conv.chat_history, *exchanges] if conv.chat_history else exchanges
+            )
+            n += 1
+    return n
+
+
 def session_key(record: dict) -> str:
-    """A training record's prompt up to the request: the same for every record of one session."""
-    return record["instruction"].split("\nNew input: ")[0]
+    """A training record's prompt up to the request, or up to the image line when the chat history goes on
+    (``add_history``): the same for every record of one session."""
+    head = record["instruction"].split("\nNew input: ")[0]
+    return head.split("\nAI: Received.\n")[0]
 
 
 def record_cuts(conv: Conversation, mode: str, rng: random.Random) -> list[int]:

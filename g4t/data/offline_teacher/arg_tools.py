@@ -275,8 +275,36 @@ def _vqa(ctx, rng, req):
 _BOX_WORDS = ["region", "area", "part", "box", "rectangle", "patch", "section", "window", "zone"]
 
 
+# Regions in words (the argument is the phrase as the request says it; g4t.tools.crop reads it).
+_REGION_PHRASES = {
+    "left half": ["left half", "left side", "left half"], "right half": ["right half", "right side", "right half"],
+    "top half": ["top half", "upper half", "top part"], "bottom half": ["bottom half", "lower half", "bottom part"],
+    "top left corner": ["top left corner", "upper left corner", "top-left corner", "top left"],
+    "top right corner": ["top right corner", "upper right corner", "top-right corner", "top right"],
+    "bottom left corner": ["bottom left corner", "lower left corner", "bottom-left corner", "bottom left"],
+    "bottom right corner": ["bottom right corner", "lower right corner", "bottom-right corner", "bottom right"],
+    "center": ["center", "middle", "centre", "central part"],
+}  # fmt: skip
+
+
+def _crop_region(ctx, rng, req):
+    phrase = _pick(rng, _pick(rng, list(_REGION_PHRASES.values())))
+    r = req.arg(phrase)
+    o = _obj(ctx, rng)
+    acts = [f"crop the {r} of {_ref(rng)}", f"crop {_ref(rng)} to the {r}", f"keep only the {r}",
+            f"cut out the {r}", f"zoom in on the {r}", f"give me just the {r} of {_ref(rng)}",
+            f"crop to the {r}", f"show me only the {r}", f"trim it down to the {r}",
+            f"crop the {r} where the {o} is", f"i only want the {r} of {_ref(rng)}", f"cut {_ref(rng)} to its {r}",
+            f"make a close-up of the {r}", f"drop everything but the {r}"]  # fmt: skip
+    if rng.random() < 0.1:
+        return f"{_pick(rng, ['crop ', 'crop: ', 'just the ', 'only the '])}{r}", ["example.jpg", phrase]
+    return _wrap(rng, _pick(rng, acts)), ["example.jpg", phrase]
+
+
 @_generator("Crop Image")
 def _crop(ctx, rng, req):
+    if rng.random() < 0.5:
+        return _crop_region(ctx, rng, req)
     x1, y1 = rng.randrange(0, 300), rng.randrange(0, 300)
     x2, y2 = x1 + rng.randrange(40, 340), y1 + rng.randrange(40, 340)
     box = _pick(rng, [f"[{x1}, {y1}, {x2}, {y2}]"] * 4 + [f"[{x1},{y1},{x2},{y2}]"])
