@@ -184,6 +184,31 @@ def test_crop_uses_pixel_coordinates(box, ws, square_image):
     assert box.run("Crop Image", f"{path}, [1, 2, three]", ws).text.startswith("Error")
 
 
+@pytest.mark.parametrize(
+    "words, want",
+    [
+        ("left half", (0, 0, 128, 192)),
+        ("the top right corner", (128, 0, 256, 96)),
+        ("upper-left", (0, 0, 128, 96)),
+        ("bottom part", (0, 96, 256, 192)),
+        ("middle", (64, 48, 192, 144)),
+        ("centre", (64, 48, 192, 144)),
+    ],
+)
+def test_crop_takes_a_region_in_words(box, ws, square_image, words, want):
+    path = ws.save_image(square_image)
+    out = _saved(ws, box.run("Crop Image", f"{path}, {words}", ws).text)
+    assert out.size == (want[2] - want[0], want[3] - want[1])
+    assert np.array_equal(np.asarray(out), np.asarray(square_image.crop(want)))
+
+
+@pytest.mark.parametrize("placeholder", ["[x1, y1, x2, y2]", "x_1,y_1,x_2,y_2", "left and right half", "the dog"])
+def test_crop_refuses_a_placeholder_or_no_region_and_says_what_it_takes(box, ws, square_image, placeholder):
+    path = ws.save_image(square_image)
+    text = box.run("Crop Image", f"{path}, {placeholder}", ws).text
+    assert text.startswith("Error") and "256x192" in text and "left half" in text
+
+
 def test_ocr_reads_a_rendered_sentence(box, ws):
     image = Image.new("RGB", (640, 120), "white")
     ImageDraw.Draw(image).text((20, 30), "Hello Visual Chat 2024", fill="black", font=ImageFont.load_default(size=40))

