@@ -45,7 +45,7 @@ from g4t.train.trainer import has_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SPLITS = ("seen", "unseen", "natural")
+SPLITS = ("seen", "unseen", "natural", "followup")
 # Result rows: the base model, the fine-tuned one, and the fine-tuned one with tool names constrained.
 ROWS = ("zero_shot", "fine_tuned", "fine_tuned_constrained")
 METRIC_KEYS = ("SR_t", "SR_act", "SR_args", "SR", "IoU")
@@ -94,20 +94,8 @@ class RealModelConfig:
     curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
     curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
-    full_finetune: bool = arg(
-        True,
-        help="Train every weight (lora_finetune.py --full_finetune; the --lora_* options do not apply) and "
-        "evaluate the saved model folder; False: a LoRA adapter on the base model.",
-    )
-    lora_r: int = arg(16, help="LoRA rank.")
-    lora_alpha: int = arg(32, help="LoRA alpha.")
-    lora_target_modules: str = arg("all-linear", help="LoRA target modules.")
-    lora_layers: int = arg(10, help="Adapt only the last N layers (0: all).")
-    learning_rate: float | None = arg(None, help="Peak learning rate (default: 2e-4 fully, 1e-3 with LoRA).")
+    learning_rate: float = arg(3e-4, help="Peak learning rate (full fine-tuning, cosine decay).")
     num_epochs: int = arg(1, help="Epochs over the training records.")
-    train_on_chitchat: bool = arg(
-        True, help="Train on the text of chit-chat answers (False: only on the decision to answer without a tool)."
-    )
     micro_batch_size: int = arg(16, help="Samples per forward pass.")
     batch_size: int = arg(16, help="Samples per optimizer step.")
     warmup_steps: int = arg(3, help="Warmup steps.")
@@ -122,10 +110,12 @@ class RealModelConfig:
     )
     seed: int = arg(0, help="Seed of the teacher, splits and sampling.")
 
+    ship_rank: int = arg(
+        64, help="Rank of the low-rank delta the fine-tune is shipped as (g4t.llm.delta; 64: about 45 MB in fp16)."
+    )
+
     def __post_init__(self) -> None:
         self.unseen_tools = split_list(self.unseen_tools)
-        if self.learning_rate is None:
-            self.learning_rate = 3e-4 if self.full_finetune else 1e-3
 
 
 def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern: str | None = None) -> float:
@@ -158,8 +148,8 @@ def _uses(record: dict, tools: set[str]) -> bool:
 
 
 EVAL_DIR = ROOT / "bench/data/eval"
-EVAL_SPLITS = (*SPLITS, "followup")
 EXCLUDED = EVAL_DIR / "images.json"  # every image of the evaluation records: never in training
+ZERO_SHOT_DIR = EVAL_DIR / "zero_shot"  # the base model's predictions on them, computed once
 
 
 def make_eval(cfg: RealModelConfig, only: tuple[str, ...] = ()) -> dict[str, Path]:
@@ -174,7 +164,7 @@ def make_eval(cfg: RealModelConfig, only: tuple[str, ...] = ()) -> dict[str, Pat
 
     ``images.json`` lists every image of these builds (val, test and natural); the training build leaves
     them out, so training is image-disjoint from every split."""
-    out = {s: EVAL_DIR / f"{s}.json" for s in EVAL_SPLITS}
+    out = {s: EVAL_DIR / f"{s}.json" for s in SPLITS}
     if all(p.is_file() for p in out.values()) and EXCLUDED.is_file() and not only:
         return out
     from g4t.data.offline_teacher import generator_tools, write_negatives, write_replies
@@ -377,15 +367,16 @@ def evaluate(
 
     ``model``: None for the base model, else an adapter (LoRA) or a fully fine-tuned model folder;
     ``constrain``: decode with ``inference.py --constrain_tools``."""
-    pred = work / "pred"
+    # Zero-shot predictions of the default base on the committed records are committed next to them.
+    pred = ZERO_SHOT_DIR if model is None and cfg.base_model == "smollm2" else work / "pred"
     figures = pred / name / "figures.json"
     if figures.is_file():
         result = json.loads(figures.read_text())
     else:
         n = len(json.loads(ann.read_text()))
         py = sys.executable
-        base, lora = (model, "none") if model and cfg.full_finetune else (cfg.base_model, model or "none")
-        infer = [py, "inference.py", "--base_model", base, "--lora_model", lora, "--ann_path", str(ann)]
+        infer = [py, "inference.py", "--base_model", model or cfg.base_model, "--lora_model", "none"]
+        infer += ["--ann_path", str(ann)]
         infer += ["--save_name", name, "--save_path", str(pred), "--max_new_tokens", str(cfg.max_new_tokens)]
         infer += ["--batch_size", "8", "--llm_device", "cpu", "--dtype", cfg.dtype, "--resume"]
         infer += ["--template", cfg.template, *(["--stop", ""] if cfg.chain_targets else [])]
@@ -464,28 +455,20 @@ def _scores(ann: Path, predictions: Path) -> dict:
 
 
 def train(cfg: RealModelConfig, work: Path, data: Path) -> tuple[Path, dict]:
-    out, other = (work / "model", work / "adapter") if cfg.full_finetune else (work / "adapter", work / "model")
-    if other.exists():  # its fine-tuned predictions are cached in work/pred and would be reported as this recipe's
-        sys.exit(f"{work} holds {other}, trained with --full_finetune {not cfg.full_finetune}; use another --work_dir")
+    """Full fine-tuning (``lora_finetune.py --full_finetune``, shared prompt prefixes computed once); resumes."""
+    out = work / "model"
     n = len(json.loads(data.read_text()))
     steps = max(1, -(-n // cfg.batch_size) * cfg.num_epochs)  # the last, partial batch is a step too
     if not has_weights(out):
         cmd = [sys.executable, "lora_finetune.py", "--base_model", cfg.base_model, "--data_path", str(data)]
         cmd += ["--output_dir", str(out), "--prompt_template_name", cfg.template, "--val_set_size", "0"]
         cmd += ["--batch_size", str(cfg.batch_size), "--micro_batch_size", str(cfg.micro_batch_size)]
-        cmd += ["--num_epochs", str(cfg.num_epochs), "--learning_rate", str(cfg.learning_rate)]
-        if cfg.full_finetune:
-            cmd += ["--full_finetune"]
-        else:
-            cmd += ["--lora_r", str(cfg.lora_r), "--lora_alpha", str(cfg.lora_alpha)]
-            cmd += ["--lora_layers", str(cfg.lora_layers), "--lora_target_modules", cfg.lora_target_modules]
+        cmd += ["--num_epochs", str(cfg.num_epochs), "--learning_rate", str(cfg.learning_rate), "--full_finetune"]
         cmd += ["--packing", "--cutoff_len", "1024"]
         cmd += ["--warmup_steps", str(cfg.warmup_steps), "--lr_scheduler_type", "cosine", "--dtype", cfg.dtype]
         every = max(1, steps // cfg.curve_points)
         cmd += ["--logging_steps", "2", "--save_steps", str(every), "--save_total_limit", str(cfg.curve_points + 1)]
-        cmd += ["--seed", str(cfg.seed), "--share_prefix"]
-        cmd += ["--train_on_chitchat", str(cfg.train_on_chitchat)]
-        cmd += ["--resume_from_checkpoint", "last"]
+        cmd += ["--seed", str(cfg.seed), "--share_prefix", "--resume_from_checkpoint", "last"]
         _run(cmd, work / "train.log", "fine-tune", steps, r"step (\d+)/\d+")
     saved = json.loads((out / CONFIG_FILE).read_text())["resolved"]
     tokens = saved["train"]["tokens"]
@@ -509,43 +492,75 @@ def _curve_figures(ann: Path, predictions: Path) -> dict:
     return {"SR": scored["SR"], "tool_call_SR": scored["tool_call_SR"]}
 
 
-def curve(cfg: RealModelConfig, work: Path, seen: Path, adapter: Path, batch: int, n_train: int) -> list[dict]:
-    """SR on the first ``curve_n`` seen records before training, at every kept checkpoint and at the end.
+def curve(cfg: RealModelConfig, work: Path, seen: Path, model: Path, train: dict) -> list[dict]:
+    """SR on the first ``curve_n`` seen records before training, at every kept checkpoint and at the end
+    (full weights, unconstrained), with the training minutes each point took.
 
-    The two ends reuse the zero-shot and fine-tuned predictions of the seen split; only the
-    intermediate checkpoints are run again.
-    """
+    The ends reuse the zero-shot and uncompressed fine-tuned predictions of the seen split; only the
+    intermediate checkpoints are run again."""
     subset = work / "data" / "curve_seen.json"
     if not subset.is_file():
         atomic_write_json(subset, json.loads(seen.read_text())[: cfg.curve_n])
-    pred = work / "pred"
-    out = [{"samples": 0, **_curve_figures(subset, pred / "zero_shot_seen" / "zero_shot_seen.json")}]
-    final = json.loads((adapter / CONFIG_FILE).read_text())["resolved"]["global_step"]
-    for ckpt in sorted(adapter.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+    final = train["steps"]
+    per_step = train["minutes"] / max(final, 1)
+    points = [(0, ZERO_SHOT_DIR / "zero_shot_seen" / "zero_shot_seen.json")]
+    for ckpt in sorted(model.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         step = int(ckpt.name.split("-")[1])
         if step < final:
-            name = f"curve_{step * batch}"
+            name = f"curve_{step}"
             evaluate(cfg, work, name, subset, str(ckpt))
-            out.append({"samples": step * batch, **_curve_figures(subset, pred / name / f"{name}.json")})
-    out.append({"samples": n_train, **_curve_figures(subset, pred / "fine_tuned_seen" / "fine_tuned_seen.json")})
+            points.append((step, work / "pred" / name / f"{name}.json"))
+    points.append((final, work / "pred" / "uncompressed_seen" / "uncompressed_seen.json"))
+    out = []
+    for step, predictions in points:
+        scored = _scores(subset, predictions)
+        samples = min(step * cfg.batch_size, train["samples"])
+        out.append({"samples": samples, "minutes": round(step * per_step, 1), "SR": scored["SR"],
+                    "tool_call_SR": scored["tool_call_SR"]})  # fmt: skip
     return out
 
 
+def ship(cfg: RealModelConfig, work: Path, model: Path) -> Path:
+    """The fine-tune as the compact delta it ships as (``g4t.llm.delta``, ``--ship_rank``) in ``work/delta``,
+    merged back onto the packaged base into ``work/shipped`` (what ``--base_model gpt4tools-smollm2`` loads
+    once the delta is copied to ``models/``): the model every figure of the report is measured on."""
+    from g4t.llm.delta import MANIFEST_FILE, apply_delta, compress
+    from g4t.llm.sources import PACKAGED, _sha256, resolve_model
+
+    delta, merged = work / "delta", work / "shipped"
+    if not (delta / MANIFEST_FILE).is_file():
+        gguf = PACKAGED["smollm2"].gguf_path()
+        base_id = {"package": PACKAGED["smollm2"].pip, "gguf": gguf.name, "sha256": _sha256(gguf)} if gguf else {}
+        manifest = compress(model, resolve_model(cfg.base_model), delta, cfg.ship_rank, base_id)
+        print(
+            f"delta: rank {cfg.ship_rank}, {manifest['parameters']:,} parameters, energy kept {manifest['energy_kept']}"
+        )
+    if not (merged / "config.json").is_file():
+        apply_delta(resolve_model(cfg.base_model), delta, merged)
+    return merged
+
+
 def _label(row: str) -> str:
-    return row.replace("_constrained", ", constrained").replace("_", "-")
+    return {"uncompressed": "fine-tuned, full weights"}.get(row) or row.replace(
+        "_constrained", ", constrained"
+    ).replace("_", "-")
 
 
 def report(cfg: RealModelConfig, result: dict) -> str:
-    """The Markdown table (paper's shape) plus the training row."""
+    """The Markdown table (paper's shape), the follow-up row, the breakdown by record kind, training and curve."""
     head = "| model | split | n | " + " | ".join(METRIC_KEYS) + " | tool-call SR | tool choice |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    rows = [row for row in ROWS if row in result]
+    rows = [row for row in (*ROWS, "uncompressed") if row in result]
     for row in rows:
-        for split in SPLITS:
-            f = result[row][split]
+        for split, f in result[row].items():
             cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
             lines.append(f"| {_label(row)} | {split} | {f['n']} | " + " | ".join(cells) + " |")
+    lines += ["", 'Follow-ups that need no tool ("thanks!", a general question), answered directly:', ""]
+    for row in (r for r in ROWS if r in result):
+        c = result[row]["followup"]["by_kind"].get("chitchat")
+        if c:
+            lines.append(f"- {_label(row)}: {c['right']} / {c['n']} ({pct(c['right'] / c['n'])} %)")
     for row in (row for row in rows if row.startswith("fine_tuned")):
         lines += ["", f"{_label(row).capitalize()}, by record kind (right, or why not):", ""]
         lines += [
@@ -558,20 +573,17 @@ def report(cfg: RealModelConfig, result: dict) -> str:
     t = result["train"]
     lines += [
         "",
-        f"Training: {t['samples']} samples, {t['tokens']:,} tokens ({t['loss_tokens']:,} with loss"
-        + (
-            f"; {t['computed_tokens']:,} computed, shared prompts once"
-            if t.get("computed_tokens", t["tokens"]) < t["tokens"]
-            else ""
-        )
-        + f"), {t['steps']} steps, "
+        f"Training: {t['samples']} samples, {t['tokens']:,} tokens ({t['loss_tokens']:,} with loss; "
+        f"{t['computed_tokens']:,} computed, shared prompts once), {t['steps']} steps, "
         f"{t['minutes']} min, {t['tok_per_s']} tok/s, {t['compute_dtype']}, final loss {t['final_loss']:.4f}.",
+        f"Shipped as: `--base_model {result['shipped']['base_model']} --lora_model {result['shipped']['lora_model']}` "
+        f"(rank-{result['shipped']['rank']} delta on the packaged base; the rows above are that model).",
         f"Recipe: {json.dumps(result['recipe'])}",
-        f"{'Model' if result['recipe'].get('full_finetune') else 'Adapter'}: {result['adapter']}",
         "",
-        "Learning curve (seen split, first records): "
+        "Learning curve (first seen records, full weights, unconstrained): "
         + ", ".join(
-            f"{p['samples']} samples: SR {pct(p['SR'])}, tool-call SR {pct(p['tool_call_SR'])}" for p in result["curve"]
+            f"{p['samples']} samples ({p['minutes']} min): SR {pct(p['SR'])}, tool-call SR {pct(p['tool_call_SR'])}"
+            for p in result["curve"]
         ),
     ]
     return "\n".join(lines)
@@ -597,8 +609,8 @@ def plot(result: dict, path: Path) -> None:
     axes[0].legend()
     points = result["curve"]
     for key in ("SR", "tool_call_SR"):
-        axes[-1].plot([p["samples"] for p in points], [p[key] or 0.0 for p in points], marker="o", label=key)
-    axes[-1].set_xlabel("training samples")
+        axes[-1].plot([p["minutes"] for p in points], [p[key] or 0.0 for p in points], marker="o", label=key)
+    axes[-1].set_xlabel("training minutes")
     axes[-1].set_title("learning curve (seen subset)")
     axes[-1].legend()
     fig.suptitle(
@@ -614,22 +626,23 @@ def main() -> None:
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     files = make_data(cfg, work)
-    result: dict = {"zero_shot": {}, "fine_tuned": {}}
+    model, train_figures = train(cfg, work, files["train"])
+    shipped = ship(cfg, work, model)
+    result: dict = {"fine_tuned": {}, "fine_tuned_constrained": {}, "zero_shot": {}}
+    for split in SPLITS:  # the shipped model as the demo runs it (constrained) first: the headline
+        result["fine_tuned_constrained"][split] = evaluate(
+            cfg, work, f"fine_tuned_constrained_{split}", files[split], str(shipped), constrain=True
+        )
+    for split in SPLITS:
+        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
+    result["uncompressed"] = {"seen": evaluate(cfg, work, "uncompressed_seen", files["seen"], str(model))}
     for split in SPLITS:
         result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
-    adapter, result["train"] = train(cfg, work, files["train"])
-    for split in SPLITS:
-        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(adapter))
-    if cfg.constrain_tools:
-        result["fine_tuned_constrained"] = {
-            split: evaluate(cfg, work, f"fine_tuned_constrained_{split}", files[split], str(adapter), constrain=True)
-            for split in SPLITS
-        }
-    result["curve"] = curve(cfg, work, files["seen"], adapter, cfg.batch_size, result["train"]["samples"])
-    result["adapter"] = str(adapter)
-    skip = {"work_dir", "results", "captions", "natural"} | (
-        {k for k in asdict(cfg) if k.startswith("lora_")} if cfg.full_finetune else set()
-    )
+    result["train"] = train_figures
+    result["curve"] = curve(cfg, work, files["seen"], model, train_figures)
+    result["adapter"] = str(shipped)
+    result["shipped"] = {"base_model": "gpt4tools-smollm2", "lora_model": "none", "rank": cfg.ship_rank}
+    skip = {"work_dir", "results", "captions", "natural", "followups"}
     result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in skip}
     stem = Path(cfg.results)
     stem.parent.mkdir(parents=True, exist_ok=True)

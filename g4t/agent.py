@@ -215,6 +215,20 @@ class TurnResult:
     images: list[Path] = field(default_factory=list)
     stopped: bool = False
 
+    def readable(self) -> str:
+        """The answer as a person should read it. A model trained on the published data ends a tool turn by
+        repeating the tool's observation (``image/1a2b.png`` or ``Result saved as image/1a2b.png``), which
+        reads as a bare file name; that echo becomes a sentence naming the tool and its result. Any other
+        answer is returned as it is (memory keeps the model's own words either way)."""
+        answer = self.answer.strip()
+        if not self.steps or not _ECHO.fullmatch(answer):
+            return self.answer
+        return f"Here is the result of {self.steps[-1].tool}: {_ECHO.fullmatch(answer).group(1)}"
+
+
+# An answer that only repeats an image observation (the published data's final answers do).
+_ECHO = re.compile(r"(?:Result saved as )?(\S+\.(?:png|jpe?g|webp))\.?", re.I)
+
 
 @dataclass(frozen=True)
 class ReplyDelta:

@@ -259,7 +259,7 @@ class _Turn:
         for step in result.steps[self.steps_shown :]:  # a loop without live events shows its steps now
             self.steps_shown += 1
             messages.append(_thought(_tool_title(self.steps_shown, step.tool), _step_text(step)))
-        messages.append({"role": "assistant", "content": result.answer or "(no answer)"})
+        messages.append({"role": "assistant", "content": result.readable() or "(no answer)"})
         shown = list(result.images)
         shown += [p for p in workspace.find_images(result.answer) if p not in shown]
         messages += [_image(path, workspace.relative(path)) for path in shown]

@@ -35,18 +35,26 @@ __all__ = [
     "DEFAULT_BASE_MODEL",
     "DEFAULT_LOAD",
     "DEFAULT_LORA_MODEL",
+    "OFFLINE_TOOLS",
+    "SHIPPED_MODEL",
     "DemoConfig",
     "build_agent",
     "build_backend",
     "build_toolbox",
     "parse_demo_args",
+    "resolve_auto",
     "resolve_layout",
     "resolve_template",
 ]
 
 DEFAULT_BASE_MODEL = "lmsys/vicuna-13b-v1.1"  # the base the released LoRA was trained on
 DEFAULT_LORA_MODEL = "stevengrove/gpt4tools-vicuna-13b-lora"  # the released GPT4Tools adapter
-DEFAULT_LOAD = "ImageCaptioning_cpu,Image2Canny_cpu"  # two tools that run well on a CPU
+SHIPPED_MODEL = "gpt4tools-smollm2"  # the project's own fine-tune, committed in models/ (g4t.llm.sources)
+AUTO = "auto"
+# Tools that run on a CPU with no download (OCR needs Debian's tesseract-ocr), and the captioner that
+# joins them when its weights can be fetched or are cached.
+OFFLINE_TOOLS = ("Image2Canny_cpu", "CropImage_cpu", "TextDetection_cpu")
+DEFAULT_LOAD = AUTO
 FALLBACK_TEMPLATE = "gpt4tools"  # the alpaca-style template of the released LoRA
 logger = logging.getLogger(__name__)
 
@@ -58,9 +66,9 @@ class DemoConfig:
     and ``gen`` (decoding); see ``g4t.settings``."""
 
     # ---- the LLM: a local model (--base_model ...) or an OpenAI-compatible server (--openai_model ...) --
-    model: ModelLoading = group(lambda: ModelLoading(base_model=DEFAULT_BASE_MODEL, lora_model=DEFAULT_LORA_MODEL))
+    model: ModelLoading = group(lambda: ModelLoading(base_model=AUTO, lora_model=AUTO))
     openai: OpenAIConnection = group(lambda: OpenAIConnection(max_retries=2))  # a person waits: retry less
-    gen: GenerationConfig = group(GenerationConfig)
+    gen: GenerationConfig = group(lambda: GenerationConfig(constrain_tools=True))  # local models only
     # ---- prompt ------------------------------------------------------------------------------
     template: str = arg(
         "auto",
@@ -77,7 +85,9 @@ class DemoConfig:
     # ---- tools -------------------------------------------------------------------------------
     load: str = arg(
         DEFAULT_LOAD,
-        'Tool classes and devices, "Class_device,...", e.g. "Text2Box_cuda:0,Segmenting_cuda:0,ImageCaptioning_cpu".',
+        'Tool classes and devices, "Class_device,...", e.g. "Text2Box_cuda:0,Segmenting_cuda:0,ImageCaptioning_cpu"; '
+        f"auto: the tools that run here without a download ({','.join(OFFLINE_TOOLS)}), plus ImageCaptioning "
+        "when the Hugging Face Hub is reachable or its weights are cached.",
     )
     tool_models: str = arg(
         "", 'Model id or local path per tool class, "Class=path,...", e.g. "ImageCaptioning=/models/blip".'
@@ -133,6 +143,8 @@ class DemoConfig:
 
         problems = []
         for name, parse in (("load", parse_load), ("tool_models", parse_tool_models)):
+            if getattr(self, name) == AUTO:
+                continue
             try:
                 parse(getattr(self, name))
             except ValueError as e:
@@ -167,6 +179,9 @@ class DemoConfig:
         if problems:
             raise ValueError("; ".join(problems))
 
+        if self.use_openai:  # a server cannot constrain decoding (the demo's default is for local models)
+            self.gen.constrain_tools = False
+
     @property
     def use_openai(self) -> bool:
         """True when the LLM is an OpenAI-compatible server rather than a local model."""
@@ -178,6 +193,66 @@ def parse_demo_args(args: Sequence[str] | None = None) -> DemoConfig:
     (cfg,) = parse_args(
         DemoConfig, args=args, description="GPT4Tools web demo: chat with an LLM that uses visual tools on your images."
     )
+    return cfg
+
+
+def _published_weights_reachable() -> tuple[bool, str]:
+    """Whether the published Vicuna-13B + GPT4Tools LoRA can be loaded here: cached, or the Hub answers."""
+    from g4t.llm.sources import hub_cached, hub_reachable
+
+    if hub_cached(DEFAULT_BASE_MODEL, "config.json") and hub_cached(DEFAULT_LORA_MODEL, "adapter_config.json"):
+        return True, "the published weights are cached"
+    if hub_reachable():
+        return True, "the Hugging Face Hub is reachable"
+    return False, "the Hugging Face Hub is out of reach and the published weights are not cached"
+
+
+def resolve_auto(cfg: DemoConfig) -> DemoConfig:
+    """Fill in ``--base_model auto`` / ``--lora_model auto`` / ``--load auto`` (the defaults) for this machine,
+    logging what was chosen and why; explicit values are kept. Idempotent.
+
+    * Model: the published Vicuna-13B v1.1 + GPT4Tools LoRA when a CUDA GPU is visible and its weights are
+      cached or the Hub is reachable (what the paper measured, where it can run); else the project's own
+      ``gpt4tools-smollm2`` (committed in the repository, runs on any CPU with no download). An explicit
+      ``--base_model`` with ``--lora_model auto`` gets the published LoRA on the published base, else none.
+    * Tools: ``OFFLINE_TOOLS`` (TextDetection only where ``tesseract`` is installed), plus ImageCaptioning
+      (on ``cuda:0`` when there is a GPU) when its weights are cached or the Hub is reachable.
+    """
+    import shutil
+
+    model = cfg.model
+    if not cfg.use_openai and model.base_model == AUTO:
+        import torch
+
+        if not torch.cuda.is_available():
+            model.base_model, why = SHIPPED_MODEL, "no CUDA GPU is visible (Vicuna-13B needs one)"
+        else:
+            ok, why = _published_weights_reachable()
+            model.base_model = DEFAULT_BASE_MODEL if ok else SHIPPED_MODEL
+        if model.lora_model == AUTO:
+            model.lora_model = DEFAULT_LORA_MODEL if model.base_model == DEFAULT_BASE_MODEL else "none"
+        logger.info(
+            "model: %s%s (%s; --base_model / --lora_model choose another)",
+            model.base_model,
+            f" + {model.lora_model}" if model.lora else "",
+            why,
+        )
+    if model.lora_model == AUTO:
+        model.lora_model = DEFAULT_LORA_MODEL if model.base_model == DEFAULT_BASE_MODEL else "none"
+    if cfg.load == AUTO:
+        from g4t.llm.sources import hub_cached, hub_reachable
+
+        tools = [t for t in OFFLINE_TOOLS if t != "TextDetection_cpu" or shutil.which("tesseract")]
+        notes = [] if len(tools) == len(OFFLINE_TOOLS) else ["Text Detection left out: tesseract is not installed"]
+        captioner = "Salesforce/blip-image-captioning-base"
+        if hub_cached(captioner, "config.json") or hub_reachable():
+            import torch
+
+            tools.insert(0, f"ImageCaptioning_{'cuda:0' if torch.cuda.is_available() else 'cpu'}")
+        else:
+            notes.append("Image Captioning left out: its weights are not cached and the Hub is out of reach")
+        cfg.load = ",".join(tools)
+        logger.info("tools: %s (--load auto%s; --load chooses others)", cfg.load, "".join(f"; {n}" for n in notes))
     return cfg
 
 
@@ -225,6 +300,7 @@ def build_backend(cfg: DemoConfig) -> Backend:
     Raises:
         ModelLoadError: the local model or adapter cannot be loaded (the message says what to do).
     """
+    resolve_auto(cfg)
     return cfg.openai.backend() if cfg.use_openai else cfg.model.load_backend(batch_size=1)
 
 
@@ -236,6 +312,7 @@ def build_toolbox(cfg: DemoConfig):
     from g4t.tools.images import set_max_pixels
     from g4t.tools.registry import Toolbox, parse_tool_models
 
+    resolve_auto(cfg)
     if cfg.max_image_pixels is not None:
         set_max_pixels(cfg.max_image_pixels)  # every conversation's uploads and tool inputs
     toolbox = Toolbox(cfg.load, parse_tool_models(cfg.tool_models))
@@ -252,6 +329,7 @@ def build_agent(cfg: DemoConfig, backend: Backend | None = None):
     """An ``Agent`` for ``cfg``: backend (built unless given), toolbox, template, layout, limits."""
     from g4t.agent import Agent
 
+    resolve_auto(cfg)
     toolbox = build_toolbox(cfg)
     backend = backend if backend is not None else build_backend(cfg)
     if cfg.use_openai and cfg.openai.protocol == "tools":  # native function calling (docs/protocol_tools.md)

@@ -520,6 +520,10 @@ def _saved_in(folder: str | None) -> str | None:
     """``prompt_template_name`` from ``<folder>/training_config.json``, if that file exists."""
     if not folder or folder.lower() == "none":
         return None
+    from g4t.llm.sources import SHIPPED
+
+    if folder.lower() in SHIPPED:  # a shipped model: its delta folder holds the file
+        folder = str(SHIPPED[folder.lower()].path())
     path = Path(folder).expanduser() / TRAINING_CONFIG_FILE
     if not path.is_file():
         return None

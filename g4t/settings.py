@@ -33,7 +33,9 @@ class ModelLoading:
     """Local model (transformers + peft)."""
 
     base_model: str | None = arg(
-        None, help="Base LLM: Hugging Face id, local folder, .gguf file, or smollm2 (packaged SmolLM2-135M-Instruct)."
+        None,
+        help="Base LLM: Hugging Face id, local folder, .gguf file, smollm2 (packaged SmolLM2-135M-Instruct) or "
+        "gpt4tools-smollm2 (the project's GPT4Tools fine-tune of it, shipped in models/; use --lora_model none).",
     )
     lora_model: str = arg("none", help="peft LoRA adapter (id or local folder) on the base model; 'none' for none.")
     llm_device: str = arg(

@@ -36,6 +36,7 @@ __all__ = [
     "ShippedModel",
     "cache_dir",
     "convert_gguf",
+    "hub_cached",
     "hub_reachable",
     "resolve_model",
     "shipped_model",
@@ -143,11 +144,12 @@ def _offline() -> bool:
     )
 
 
-def _hub_cached(hub_id: str) -> bool:
+def hub_cached(hub_id: str, file: str = "config.json") -> bool:
+    """True when ``file`` of the Hub repository ``hub_id`` is in the local Hugging Face cache."""
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+        return isinstance(try_to_load_from_cache(hub_id, file), str)
     except Exception:
         return False
 
@@ -254,7 +256,7 @@ def resolve_model(name: str) -> str:
     packaged = PACKAGED.get(text.lower()) or next((p for p in PACKAGED.values() if p.hub_id == text), None)
     if packaged is None:
         return text
-    if _hub_cached(packaged.hub_id) or hub_reachable():
+    if hub_cached(packaged.hub_id) or hub_reachable():
         return packaged.hub_id
     gguf = packaged.gguf_path()
     if gguf is None:
