@@ -1,17 +1,15 @@
-"""The demo on the trained real model, in the browser: SmolLM2-135M-Instruct as ``bench/real_model.py``
-trained it answers "detect the edges of this image" with a real edge map (CPU tools, offline).
+"""``make demo`` as a new user runs it, in the browser: on a machine without a GPU or the Hub it starts
+the shipped GPT4Tools model (``gpt4tools-smollm2``, committed in ``models/``) with the tools that run
+offline, answers "detect the edges of this image" with a real edge map, and "thanks!" with words.
 
-Slow (a real model on the CPU): ``make test ARGS="-m slow -k real_model"``. It needs what
-``bench/real_model.py`` writes: the fully fine-tuned model (``output/real_model/model``) or the LoRA
-adapter (``output/real_model/adapter``, with ``--full_finetune False``), or either at ``$G4T_REAL_MODEL``.
+Slow (a real model on the CPU): ``make test ARGS="-m slow -k real_model"``.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,46 +26,36 @@ from test_app_browser import (
     _wait_images,
     browser,  # noqa: F401  the same headless Chromium fixture
 )
-from test_app_cli import ENV, ROOT, SCRIPT
+from test_app_cli import ENV, ROOT
 
-from g4t.llm.sources import PACKAGED
-
-
-def _trained() -> list[str]:
-    """``gpt4tools.py`` model arguments for the bench's output: a full model folder or an adapter on smollm2."""
-    found = [Path(os.environ["G4T_REAL_MODEL"])] if os.environ.get("G4T_REAL_MODEL") else []
-    for path in found or [ROOT / "output/real_model/model", ROOT / "output/real_model/adapter"]:
-        if (path / "adapter_config.json").is_file():
-            return ["--base_model", "smollm2", "--lora_model", str(path)]
-        if (path / "config.json").is_file():
-            return ["--base_model", str(path), "--lora_model", "none"]
-    return []
-
-
-TRAINED = _trained()
+from g4t.llm.delta import MANIFEST_FILE
+from g4t.llm.sources import PACKAGED, SHIPPED
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
     pytest.mark.skipif(PACKAGED["smollm2"].gguf_path() is None, reason=PACKAGED["smollm2"].pip),
-    pytest.mark.skipif(not TRAINED, reason="no trained model or adapter: run bench/real_model.py"),
+    pytest.mark.skipif(
+        not (SHIPPED["gpt4tools-smollm2"].path() / MANIFEST_FILE).is_file(), reason="the shipped model is missing"
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
-def real_server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("real_demo")
+def make_demo(tmp_path_factory):
+    """The README's ``make demo``, with a free port and a temporary image folder (``ARGS``, as documented)."""
+    tmp = tmp_path_factory.mktemp("make_demo")
     port = _free_port()
     log_path = tmp / "server.log"
-    args = [*TRAINED, "--llm_device", "cpu"]
-    args += ["--load", "Image2Canny_cpu,CropImage_cpu,TextDetection_cpu", "--server_name", "127.0.0.1"]
-    args += ["--server_port", str(port), "--image_dir", str(tmp / "sessions"), "--max_new_tokens", "96"]
+    env = {**ENV, "OMP_NUM_THREADS": "2", "CUDA_VISIBLE_DEVICES": ""}  # what the README runs, no GPU
+    args = f"--server_port {port} --image_dir {tmp / 'sessions'}"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), *args], stdout=log, stderr=subprocess.STDOUT, env=ENV, cwd=tmp
-        )
+            ["make", "demo", f"ARGS={args}"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + 600  # the first start merges the shipped model (once)
             while time.monotonic() < deadline and proc.poll() is None:
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
@@ -75,18 +63,33 @@ def real_server(tmp_path_factory):
                 except (urllib.error.URLError, ConnectionError, TimeoutError):
                     time.sleep(1)
             else:
-                pytest.fail("the demo did not come up:\n" + log_path.read_text()[-3000:])
+                pytest.fail("make demo did not come up:\n" + log_path.read_text()[-3000:])
             yield f"http://127.0.0.1:{port}/", tmp / "sessions", log_path
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_trained_smollm2_answers_detect_the_edges_with_a_real_edge_map(real_server, browser, square_image, tmp_path):  # noqa: F811
-    url, sessions, log = real_server
+def _settle(page, quiet: float = 4.0, limit: float = 180.0) -> None:
+    """Wait until the chat text has not changed for ``quiet`` seconds (the turn is over)."""
+    text, since, deadline = None, time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        now = page.locator("#g4t-chat").inner_text()
+        if now != text:
+            text, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.5)
+
+
+def test_make_demo_runs_the_shipped_model_and_answers_with_an_edge_map(make_demo, browser, square_image, tmp_path):  # noqa: F811
+    url, sessions, log = make_demo
+    started = log.read_text()
+    assert "model: gpt4tools-smollm2 (no CUDA GPU is visible" in started, started[-2000:]
+    assert "tools: Image2Canny_cpu,CropImage_cpu" in started
     square_image.save(tmp_path / "square.png")
     page = _open(browser, url)
     page.set_default_timeout(180_000)  # a real model on two CPU cores
@@ -97,17 +100,21 @@ def test_trained_smollm2_answers_detect_the_edges_with_a_real_edge_map(real_serv
     _wait_images(page, 2)  # the upload and the tool's output
     chat = page.locator("#g4t-chat").inner_text()
     assert "Used tool 1: Edge Detection On Image" in chat, chat + log.read_text()[-2000:]
+    assert "Here is the result of Edge Detection On Image: image/" in chat  # an answer, not a bare file name
     (session,) = list(sessions.iterdir())
     files = sorted((session / "image").iterdir(), key=lambda p: p.stat().st_mtime)
-    assert len(files) >= 2, (files, chat)  # the upload, then the tool output
-    outputs = files[1:]
-    edges = np.asarray(Image.open(outputs[0]).convert("L"))
-    # a real Canny map of the (resized) upload, a black square on white: thin white outlines along its sides
+    edges = np.asarray(Image.open(files[1]).convert("L"))
     upload = np.asarray(Image.open(files[0]).convert("L"))
     k = upload.shape[1] / 256  # the app resizes uploads (published: width 512)
     assert edges.shape == upload.shape and 0 < (edges > 127).mean() < 0.1
     left = int(64 * k)
     assert edges[int(60 * k) : int(130 * k), left - 3 : left + 3].max() == 255
     assert edges[int(96 * k), int(112 * k)] == 0 and edges[:, : left - 5].max() == 0
-    assert any(src.endswith("/" + outputs[0].name) for src in _chat_images(page))
-    assert re.search(r"image/\w+\.png", chat) and "Traceback" not in page.content()
+    assert any(src.endswith("/" + files[1].name) for src in _chat_images(page))
+    # a follow-up that needs no tool gets words, not a tool call
+    page.locator("#g4t-text textarea").fill("thanks!")
+    page.locator("#g4t-text textarea").press("Enter")
+    page.wait_for_function("document.querySelector('#g4t-chat').innerText.includes('thanks!')")
+    _settle(page)
+    chat = page.locator("#g4t-chat").inner_text()
+    assert "Used tool 2" not in chat and "Traceback" not in page.content(), chat
