@@ -40,6 +40,7 @@ from tqdm import tqdm
 from g4t.cli import arg, parse_args, split_list
 from g4t.data.build import session_key
 from g4t.data.io import atomic_write_json
+from g4t.evaluation.kinds import OUTCOMES
 from g4t.train.config import CONFIG_FILE
 from g4t.train.trainer import has_weights
 
@@ -332,17 +333,6 @@ def _check_stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...], outpu
         sys.exit(f"{output} was made with other settings ({'; '.join(diffs)}); use another --work_dir or delete it")
 
 
-def _kind(record: dict) -> tuple[str, str | None]:
-    """``("call", tool)``, ``("relay", None)`` (final answer after a tool) or ``("chitchat", None)``."""
-    from g4t.agent import parse_reply
-    from g4t.chat_prompt import parse_published_prompt
-
-    reply = parse_reply(record["output"])
-    if reply.kind == "tool":
-        return "call", reply.tool
-    return ("relay" if parse_published_prompt(record["instruction"]).steps else "chitchat"), None
-
-
 def _pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict]:
     """Whole sessions (records whose prompts agree up to the request) in random order, until ``n`` records."""
     sessions: dict[str, list[dict]] = {}
@@ -396,61 +386,20 @@ def evaluate(
     return result | {k: scored[k] for k in ("tool_call_SR", "tool_choice_acc", "n_tool_calls", "by_kind")}
 
 
-OUTCOMES = ("right", "said_yes", "said_no", "wrong_tool", "wrong_args", "bad_format")
-
-
-def _eval_kind(record: dict) -> str:
-    """``_kind`` refined for scoring: a tool call is a ``call`` (first step), a ``continue`` (the next step
-    after an observation) or a ``chain`` (the ground truth holds two steps or more from one generation)."""
-    from g4t.chat_prompt import parse_published_prompt
-
-    if len(record.get("Action") or []) > 1:
-        return "chain"
-    kind, _ = _kind(record)
-    if kind == "call" and parse_published_prompt(record["instruction"]).steps:
-        return "continue"
-    return kind
-
-
 def _scores(ann: Path, predictions: Path) -> dict:
-    """Per-sample published scoring of ``predictions`` on the records of ``ann``: SR, tool-call SR (SR over
-    records whose ground truth calls a tool), tool-choice accuracy (first predicted action), and ``by_kind``:
-    per record kind (``_eval_kind``) how many are right or why not (``OUTCOMES``: a tool call where none was
-    due, no tool call where one was, a wrong first tool, a right tool with wrong arguments or steps, a
-    final answer missing the published format)."""
-    from g4t.evaluation.metrics import extract_prediction, score_sample
+    """The published SR of ``predictions`` on the records of ``ann``, with the tool-call SR, the right first
+    tool and the counts by record kind (``g4t.evaluation.kinds``: right, or why not)."""
+    from g4t.evaluation.report import evaluate_predictions
 
-    gt = {r["id"]: r for r in json.loads(ann.read_text())}
-    success, calls, choice = [], [], []
-    by_kind: dict[str, dict[str, int]] = {}
-    for p in json.loads(predictions.read_text()):
-        g = gt.get(p["id"])
-        if g is None:
-            continue
-        text, _ = extract_prediction(p["output"], g["instruction"])
-        success.append(score_sample(g["output"], text).success)
-        first = re.search(r"Action: (.*)", text)
-        if g.get("Action"):
-            calls.append(success[-1])
-            choice.append(float(bool(first) and first.group(1).strip() == g["Action"][0]))
-        if success[-1]:
-            outcome = "right"
-        elif not g.get("Action"):
-            outcome = "said_yes" if first else "bad_format"  # no ``Thought: ... No`` + ``AI:`` answer
-        elif not first:
-            outcome = "said_no"
-        else:
-            outcome = "wrong_tool" if first.group(1).strip() != g["Action"][0] else "wrong_args"
-        counts = by_kind.setdefault(_eval_kind(g), dict.fromkeys(("n", *OUTCOMES), 0))
-        counts["n"] += 1
-        counts[outcome] += 1
-    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
+    result = evaluate_predictions(json.loads(ann.read_text()), json.loads(predictions.read_text()))
+    kinds = result.kinds
+    rounded = lambda x: None if x is None else round(float(x), 4)  # noqa: E731
     return {
-        "SR": mean(success),
-        "tool_call_SR": mean(calls),
-        "tool_choice_acc": mean(choice),
-        "n_tool_calls": len(calls),
-        "by_kind": by_kind,
+        "SR": rounded(result.published["success"]),
+        "tool_call_SR": rounded(kinds.tool_call_sr),
+        "tool_choice_acc": rounded(kinds.tool_choice),
+        "n_tool_calls": len(kinds.calls),
+        "by_kind": kinds.by_kind,
     }
 
 

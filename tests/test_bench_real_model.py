@@ -10,6 +10,7 @@ import pytest
 
 from bench import real_model
 from g4t.cli import parse_args
+from g4t.evaluation.kinds import record_kind
 
 
 def _cfg(tmp_path, *args):
@@ -28,7 +29,7 @@ def test_the_committed_evaluation_records_are_fixed_large_enough_and_name_their_
         if split == "seen":
             assert not any(real_model._uses(r, unseen) for r in records)
     followup = json.loads((real_model.EVAL_DIR / "followup.json").read_text())
-    kinds = Counter(real_model._eval_kind(r) for r in followup)
+    kinds = Counter(record_kind(r) for r in followup)
     assert kinds["chitchat"] >= 150 and kinds["call"] + kinds["chain"] >= 40
     # a follow-up comes after an earlier exchange in the chat history, as the demo's memory writes it
     assert all("\nHuman: " in r["instruction"].split("New input: ")[0].split("Received.")[1] for r in followup)
@@ -120,5 +121,5 @@ def test_scores_say_why_a_record_is_wrong(tmp_path):
     assert real_model._scores(tmp_path / "ann.json", tmp_path / "perfect.json")["SR"] == 1.0
     scored = real_model._scores(tmp_path / "ann.json", tmp_path / "wrong.json")
     assert scored["SR"] == 0.0 and scored["tool_choice_acc"] == 0.0
-    assert scored["by_kind"][real_model._eval_kind(call)]["wrong_tool"] == 1
-    assert scored["by_kind"][real_model._eval_kind(answer)]["bad_format"] == 1
+    assert scored["by_kind"][record_kind(call)]["wrong_tool"] == 1
+    assert scored["by_kind"][record_kind(answer)]["bad_format"] == 1

@@ -11,6 +11,7 @@ from g4t.cli import arg
 from g4t.data.io import DataError, atomic_write_json
 from g4t.evaluation.gather import gather_chunks
 from g4t.evaluation.io import load_annotations, load_predictions
+from g4t.evaluation.kinds import format_by_kind
 from g4t.evaluation.report import (
     METRICS,
     EvalResult,
@@ -98,6 +99,11 @@ def run(cfg: EvalConfig) -> EvalResult:
         print("        " + "  ".join(f"{paper}: {100 * result.strict[k]:.2f}" for k, _, paper in METRICS))
         print()
     print(format_per_tool(result))
+    call_sr, choice = result.kinds.tool_call_sr, result.kinds.tool_choice
+    if call_sr is not None:
+        print(f"Tool-call SR {100 * call_sr:.1f} %, right first tool {100 * choice:.1f} % (records that call a tool)")
+    print("By record kind (right, or why not):")
+    print(format_by_kind(result.kinds))
     print("Wrote " + ", ".join(str(p) for p in paths.values()))
     return result
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from g4t.data.io import DataError, atomic_write_json, atomic_write_text
+from g4t.evaluation.kinds import KindScores, format_by_kind
 from g4t.evaluation.metrics import SampleScore, extract_prediction, score_sample
 
 __all__ = ["METRICS", "EvalResult", "evaluate_predictions", "format_per_tool", "published_record", "write_outputs"]
@@ -44,6 +45,8 @@ class EvalResult:
         prompt_handling: how many predictions were sliced as prompt+completion (exact / approximate)
             or taken as completion-only.
         samples: per-sample published scores, for debugging and tests.
+        kinds: counts per record kind (first call, next step, chain, relay, chit-chat), right or why not,
+            and the tool-call SR and tool-choice accuracy (``g4t.evaluation.kinds``).
     """
 
     published: dict[str, float]
@@ -55,6 +58,7 @@ class EvalResult:
     duplicate_gt_ids: list = field(default_factory=list)
     prompt_handling: dict[str, int] = field(default_factory=dict)
     samples: list[SampleScore] = field(default_factory=list)
+    kinds: KindScores = field(default_factory=KindScores)
 
 
 def _means(scores: list[SampleScore]) -> dict[str, float]:
@@ -92,6 +96,7 @@ def evaluate_predictions(
     strict_by_id: dict = {}  # every scored id -> its strict score (None unless ``strict``)
     groups: dict[str, list[tuple[SampleScore, SampleScore | None]]] = defaultdict(list)
     handling: Counter = Counter()
+    kinds = KindScores()
     scored, unknown = [], []
     for pred in predictions:
         gt = gt_by_id.get(pred["id"])
@@ -106,6 +111,7 @@ def evaluate_predictions(
             raise DataError(f"{ann_path}: id {pred['id']!r}: field 'output': {e}") from None
         strict_score = score_sample(gt["output"], text, strict=True) if strict else None
         published.append(score)
+        kinds.add(gt, text, score.success == 1)
         strict_by_id[pred["id"]] = strict_score
         scored.append(pred["id"])
         groups[" -> ".join(score.gt_tools) if score.uses_tool else NO_TOOL].append((score, strict_score))
@@ -131,6 +137,7 @@ def evaluate_predictions(
         duplicate_gt_ids=[k for k, c in id_counts.items() if c > 1],
         prompt_handling=dict(handling),
         samples=published,
+        kinds=kinds,
     )
 
 
@@ -175,6 +182,9 @@ def _report_dict(result: EvalResult, sources: dict) -> dict:
             }
             for name, r in result.per_tool.items()
         },
+        "tool_call_SR": result.kinds.tool_call_sr,
+        "tool_choice": result.kinds.tool_choice,
+        "by_kind": result.kinds.by_kind,
         "counts": {
             "scored": len(result.scored_ids),
             "missing_predictions": len(result.missing_ids),
@@ -227,10 +237,12 @@ def write_outputs(
         "eval_txt": out_dir / "eval.txt",
         "report": out_dir / f"{name}_report.json",
         "per_tool": out_dir / f"{name}_per_tool.md",
+        "by_kind": out_dir / f"{name}_by_kind.md",
     }
     atomic_write_text(paths["eval_txt"], published_record(result))
     atomic_write_json(paths["report"], _report_dict(result, dict(sources or {})), indent=2)
     atomic_write_text(paths["per_tool"], format_per_tool(result))
+    atomic_write_text(paths["by_kind"], format_by_kind(result.kinds))
     if chart:
         paths["chart"] = out_dir / f"{name}_per_tool.png"
         _bar_chart(result, paths["chart"], f"{name}: per-tool success")
