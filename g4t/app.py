@@ -211,18 +211,27 @@ def launch_demo(
     share: bool = False,
     concurrency_limit: int = 1,
     prevent_thread_lock: bool = False,
+    auth: list[tuple[str, str]] | None = None,
 ):
-    """Queue (concurrent users wait their turn) and serve ``demo``.
+    """Queue (concurrent users wait their turn) and serve ``demo``; with ``auth`` (``(user, password)`` pairs)
+    the page, its HTTP API and its files need a sign-in (Gradio's authentication). Served beyond this machine
+    without it, a warning names the risk and the flag.
 
     Returns:
         what ``gr.Blocks.launch`` returns (``(app, local_url, share_url)``).
     """
+    from g4t.access import exposure_warning
+
+    warning = exposure_warning(server_name, share, bool(auth), "The demo", "--auth FILE or G4T_AUTH")
+    if warning:
+        logger.warning(warning)
     bot.image_root.mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=concurrency_limit)
     return demo.launch(
         server_name=server_name,
         server_port=server_port,
         share=share,
+        auth=auth,
         prevent_thread_lock=prevent_thread_lock,
         ssr_mode=False,
         footer_links=[],
@@ -234,11 +243,13 @@ def main(cfg) -> None:
 
     Exits with status 2 and a message on stderr when the model cannot be loaded.
     """
+    from g4t.access import read_credentials
     from g4t.demo_config import build_agent
     from g4t.llm.base import ModelLoadError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        credentials = read_credentials(cfg.auth)
         agent = build_agent(cfg)
     except (ModelLoadError, ImportError, ValueError) as e:
         print(f"gpt4tools.py: error: {e}", file=sys.stderr)
@@ -258,4 +269,5 @@ def main(cfg) -> None:
         server_port=cfg.server_port,
         share=cfg.share,
         concurrency_limit=cfg.concurrency_limit,
+        auth=credentials,
     )

@@ -131,7 +131,17 @@ class DemoConfig:
     mcp_host: str = arg("127.0.0.1", "Address of the streamable-HTTP MCP server.")
     mcp_port: int = arg(8765, "Port of the streamable-HTTP MCP server.")
     # ---- server ------------------------------------------------------------------------------
-    server_name: str = arg("127.0.0.1", "Address to serve on; 0.0.0.0 to accept remote users.")
+    server_name: str = arg("127.0.0.1", "Address to serve on; 0.0.0.0 to accept remote users (set --auth too).")
+    auth: str | None = arg(
+        None,
+        "Sign-in for the page, its HTTP API and files: a file with one user:password per line (or the environment "
+        "variable G4T_AUTH=user:password,...). Never a password on the command line.",
+    )
+    mcp_token_file: str | None = arg(
+        None,
+        "Streamable-HTTP MCP server: a file whose first line is the bearer token every request must carry (or the "
+        "environment variable G4T_MCP_TOKEN).",
+    )
     server_port: int = arg(8888, "Port to serve on.")
     share: bool = arg(False, "Create a public gradio.live link (needs internet access).")
     concurrency_limit: int = arg(

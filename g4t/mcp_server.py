@@ -377,14 +377,19 @@ async def serve_stdio(toolbox: Toolbox, pool: WorkspacePool) -> None:
         tg.cancel_scope.cancel()
 
 
-async def serve_http(toolbox: Toolbox, pool: WorkspacePool, host: str, port: int) -> None:
-    """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted."""
+async def serve_http(toolbox: Toolbox, pool: WorkspacePool, host: str, port: int, token: str | None = None) -> None:
+    """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted; with ``token``, every request
+    must carry ``Authorization: Bearer <token>`` (401 before anything runs otherwise)."""
     import anyio
     import uvicorn
 
+    from g4t.access import BearerAuth
+
     server = build_server(toolbox, pool, http=True)
-    app = server.streamable_http_app(host=host, session_idle_timeout=SESSION_IDLE_TIMEOUT)
-    web = uvicorn.Server(uvicorn.Config(_SessionEnd(app, pool), host=host, port=port, log_level="info"))
+    app = _SessionEnd(server.streamable_http_app(host=host, session_idle_timeout=SESSION_IDLE_TIMEOUT), pool)
+    web = uvicorn.Server(
+        uvicorn.Config(BearerAuth(app, token) if token else app, host=host, port=port, log_level="info")
+    )
 
     async def sweep() -> None:  # the SDK ends idle sessions; their folders follow
         while True:
@@ -407,7 +412,10 @@ def main(cfg) -> None:
     from g4t.demo_config import build_toolbox
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from g4t.access import exposure_warning, read_token
+
     try:
+        token = read_token(cfg.mcp_token_file) if cfg.mcp_transport == "streamable-http" else None
         toolbox = build_toolbox(cfg)  # as in the web demo
         pool = WorkspacePool(cfg.image_dir, keep_files=cfg.keep_session_files)
         pool.root.mkdir(parents=True, exist_ok=True)
@@ -419,7 +427,14 @@ def main(cfg) -> None:
         if cfg.mcp_transport == "stdio":
             anyio.run(serve_stdio, toolbox, pool)
         else:  # uvicorn handles SIGINT / SIGTERM; the folders go at its shutdown (see _SessionEnd)
-            logger.info("serving MCP at http://%s:%d/mcp", cfg.mcp_host, cfg.mcp_port)
-            anyio.run(serve_http, toolbox, pool, cfg.mcp_host, cfg.mcp_port)
+            logger.info(
+                "serving MCP at http://%s:%d/mcp%s", cfg.mcp_host, cfg.mcp_port, " (bearer token)" * bool(token)
+            )
+            warning = exposure_warning(
+                cfg.mcp_host, False, bool(token), "The MCP server", "G4T_MCP_TOKEN or --mcp_token_file FILE"
+            )
+            if warning:
+                logger.warning(warning)
+            anyio.run(serve_http, toolbox, pool, cfg.mcp_host, cfg.mcp_port, token)
     finally:
         pool.close()
