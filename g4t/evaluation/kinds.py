@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from g4t.evaluation.metrics import ACTION_RE as _ACTION
+
 __all__ = ["KINDS", "OUTCOMES", "KindScores", "format_by_kind", "outcome", "record_kind"]
 
 KINDS = ("call", "continue", "chain", "relay", "chitchat")
@@ -32,7 +34,6 @@ OUTCOME_LABELS = {
     "wrong_args": "wrong args/steps",
     "bad_format": "bad format",
 }
-_ACTION = re.compile(r"Action: (.*)")
 # An earlier step in the prompt's scratchpad (after the request): the record continues a chain.
 _STEP = re.compile(r"^Observation: ", re.M)
 
