@@ -1,25 +1,31 @@
-"""The paper's Table 1 in miniature, offline, on a real pretrained LLM (SmolLM2-135M-Instruct).
+"""The recipe of the shipped GPT4Tools model, and the paper's Table 1 in miniature, offline, on a real
+pretrained LLM (SmolLM2-135M-Instruct). Not a test: one run on a CPU, no downloads, every step through the
+project's own scripts.
 
-Not a test. One run on a CPU, no downloads, every step through the project's own scripts:
+1. **Evaluation records** (``bench/data/eval/``, committed, made once by ``make_eval`` and then only read):
+   *seen* (training tools), *unseen* (conversations that use one of ``--unseen_tools``, never trained),
+   *natural* (hand-written requests, ``bench/data/natural_requests.jsonl``) and *followup* (hand-written
+   turns after an earlier tool result: "thanks!", a general question, a further tool request), 220 each.
+   ``images.json`` lists their images; training never sees one of them.
+2. **Training data.** The offline teacher (``g4t.data.offline_teacher``) on every other MagicBrush caption,
+   built by ``scripts/generate_annotations.py`` in sessions (one image, one tool list, several requests;
+   half of the later ones after the earlier exchanges in the chat history), whole chains as targets.
+3. **Fine-tune.** ``lora_finetune.py --full_finetune`` on ``--n_train`` records (bf16 autocast where the CPU
+   has bf16 units), checkpoints kept for the learning curve.
+4. **Ship.** The fine-tune as a rank-``--ship_rank`` delta on the packaged base (``g4t.llm.delta``), merged
+   back: the model every row is measured on. Copy ``<work_dir>/delta/*`` to ``models/gpt4tools-smollm2-135m/``
+   to ship it (``--base_model gpt4tools-smollm2``).
+5. **Evaluate.** ``inference.py`` + ``evaluate_result.py`` on each split: the shipped model constrained to
+   listed tool names (``--constrain_tools``, as the demo runs it) and unconstrained, the uncompressed
+   fine-tune on the seen split, and the base model zero-shot (predictions committed next to the records).
+6. **Report.** The paper's metrics per split, tool-call SR, right first tool, the follow-ups answered
+   without a tool, the counts by record kind, training cost and the learning curve (minutes to each point)
+   to ``bench/results/real_model.md``, ``.json`` and ``.png``.
 
-1. **Data.** The offline teacher (``g4t.data.offline_teacher``) writes teacher replies for the
-   MagicBrush dev captions in ``data/`` (every registered tool, varied requests) and no-tool chit-chat;
-   ``scripts/generate_annotations.py`` builds training records and two image-disjoint evaluation splits:
-   *seen* (val images, training tools) and *unseen* (test images, conversations that use one of
-   ``--unseen_tools``, which never appear in training, as the paper's test_unseen). A third split,
-   *natural*, comes from ``bench/data/natural_requests.jsonl``: requests hand-written apart from the
-   teacher's templates, on images the teacher never saw.
-2. **Zero-shot.** ``inference.py`` + ``evaluate_result.py`` on each split with the base model.
-3. **Fine-tune.** ``lora_finetune.py`` with the recipe below on ``--n_train`` records.
-4. **Fine-tuned.** The same evaluation with the adapter (or the fully fine-tuned model), then once more
-   with ``inference.py --constrain_tools`` (tool names restricted to those the prompt lists).
-5. **Report.** A table in the paper's shape (SR_t, SR_act, SR_args, SR, IoU per split, plus tool-call SR,
-   tool-choice accuracy and the training cost) to ``bench/results/real_model.md``, ``.json`` and ``.png``.
-
-    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 .venv/bin/python bench/real_model.py
+    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 python bench/real_model.py     # about 2.5 h on 2 cores
 
 Stages whose outputs exist are skipped on a rerun (training resumes from its last checkpoint); delete
-``--work_dir`` to start over. ``--n_train`` / ``--n_eval`` trade time for precision.
+``--work_dir`` to start over.
 """
 
 from __future__ import annotations
