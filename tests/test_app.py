@@ -10,7 +10,14 @@ from PIL import Image
 
 from g4t.agent import Agent
 from g4t.app import ChatBot, Session
-from g4t.demo_config import DemoConfig, build_agent, parse_demo_args, resolve_layout, resolve_template
+from g4t.demo_config import (
+    DemoConfig,
+    build_agent,
+    parse_demo_args,
+    resolve_auto,
+    resolve_layout,
+    resolve_template,
+)
 from g4t.llm import ScriptedBackend
 from g4t.prompts import DEMO, TRAINING
 from g4t.tools import Toolbox
@@ -203,19 +210,44 @@ def test_build_demo_wires_enter_submit_stop_and_clear(bot):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_published_flags_and_defaults():
+def test_published_flags_and_defaults(monkeypatch):
     cfg = parse_demo_args([])
+    assert (cfg.model.base_model, cfg.model.lora_model, cfg.load) == ("auto", "auto", "auto")
+    assert cfg.gen.constrain_tools  # local models decode listed tool names by default
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("g4t.demo_config._published_weights_reachable", lambda: (True, "cached"))
+    resolve_auto(cfg)
     assert (cfg.model.base_model, cfg.model.lora_model) == (
         "lmsys/vicuna-13b-v1.1",
         "stevengrove/gpt4tools-vicuna-13b-lora",
     )
     assert resolve_layout(cfg) is TRAINING and resolve_template(cfg).name == "gpt4tools"
+    assert resolve_auto(cfg) is cfg and cfg.model.base_model == "lmsys/vicuna-13b-v1.1"  # idempotent
     cfg = parse_demo_args(
         ["--server-name", "0.0.0.0", "--server-port", "7000", "--share", "--keep_last_n_paragraphs", "1"]
         + ["--load", "ImageCaptioning_cpu, Image2Canny_cpu", "--temperature", "0.7", "--do_sample", "--top_k", "5"]
     )
     assert (cfg.server_name, cfg.server_port, cfg.share, cfg.keep_last_n) == ("0.0.0.0", 7000, True, 1)
     assert (cfg.gen.temperature, cfg.gen.do_sample, cfg.gen.top_k) == (0.7, True, 5)
+
+
+def test_auto_without_a_gpu_or_the_published_weights_runs_the_shipped_model_offline(monkeypatch, caplog):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with caplog.at_level("INFO", logger="g4t.demo_config"):
+        cfg = resolve_auto(parse_demo_args([]))
+    assert (cfg.model.base_model, cfg.model.lora_model) == ("gpt4tools-smollm2", "none")
+    assert cfg.load.split(",")[:2] == ["Image2Canny_cpu", "CropImage_cpu"]  # no download needed
+    logged = caplog.text
+    assert "model: gpt4tools-smollm2 (no CUDA GPU is visible" in logged and "tools: Image2Canny_cpu" in logged
+    assert "Image Captioning left out" in logged  # tests run with HF_HUB_OFFLINE=1 and an empty cache
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("g4t.demo_config._published_weights_reachable", lambda: (False, "the Hub is out of reach"))
+    cfg = resolve_auto(parse_demo_args(["--load", "Image2Canny_cpu"]))
+    assert cfg.model.base_model == "gpt4tools-smollm2" and cfg.load == "Image2Canny_cpu"  # an explicit --load wins
+    cfg = resolve_auto(parse_demo_args(["--base_model", "/models/x"]))
+    assert (cfg.model.base_model, cfg.model.lora_model) == ("/models/x", "none")
+    cfg = parse_demo_args(["--openai_model", "m", "--constrain_tools"])
+    assert not cfg.gen.constrain_tools  # a server cannot constrain decoding
 
 
 def test_openai_chat_defaults_to_demo_layout_without_template():
