@@ -201,7 +201,11 @@ class DemoConfig:
 def parse_demo_args(args: Sequence[str] | None = None) -> DemoConfig:
     """Parse ``gpt4tools.py`` flags (``sys.argv[1:]`` by default) into a ``DemoConfig``."""
     (cfg,) = parse_args(
-        DemoConfig, args=args, description="GPT4Tools web demo: chat with an LLM that uses visual tools on your images."
+        DemoConfig,
+        args=args,
+        description="GPT4Tools web demo: chat with an LLM that uses visual tools on your images. By default "
+        f"(--base_model auto) it runs the published {DEFAULT_BASE_MODEL} + {DEFAULT_LORA_MODEL} where a CUDA GPU is "
+        f"visible and those weights are cached or the Hub answers, else the shipped {SHIPPED_MODEL} on the CPU.",
     )
     return cfg
 

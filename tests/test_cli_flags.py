@@ -121,7 +121,7 @@ def test_shared_options_have_one_name_and_one_help():
 
 def test_script_defaults_come_from_the_group_factory():
     demo, runner, api = _parse("gpt4tools.py"), _parse("inference.py"), _parse("inference_chatgpt.py")
-    assert demo.model.base_model == "lmsys/vicuna-13b-v1.1" and demo.openai.max_retries == 2
+    assert demo.model.base_model == "auto" and demo.openai.max_retries == 2
     assert runner.backend == "hf" and runner.openai.max_retries == 5 and not runner.evaluate
     assert (api.backend, api.openai.openai_model, api.evaluate) == ("openai", "gpt-4o-mini", True)
     assert DemoConfig().model == demo.model  # the same defaults in Python as on the command line

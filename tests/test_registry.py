@@ -140,7 +140,8 @@ def test_run_crop(tmp_path, square_image):
     with Image.open(ws.root / out) as im:
         assert im.size == (96, 96) and np.asarray(im).max() == 0  # all black: the square
     assert box.run("Crop Image", f"{name}, [10, 10, 10, 50]", ws).text.startswith("Error: ")
-    assert "coordinates" in box.run("Crop Image", f"{name}, top left corner", ws).text
+    assert "coordinates" in box.run("Crop Image", f"{name}, the dog", ws).text
+    assert box.run("Crop Image", f"{name}, top left corner", ws).text.startswith("image/")  # a region in words
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,8 @@ def test_flag_in_the_scripts(script, capsys):
     (cfg,) = parse_args(cls, args=[*required, "--constrain_tools"])
     assert cfg.gen.constrain_tools
     (cfg,) = parse_args(cls, args=required)
+    assert cfg.gen.constrain_tools == (script == "gpt4tools.py")  # the demo constrains local models by default
+    (cfg,) = parse_args(cls, args=[*required, "--constrain_tools", "False"])
     assert not cfg.gen.constrain_tools
     if script == "inference.py":  # refused when parsed, before a server is contacted
         with pytest.raises(SystemExit):
