@@ -30,8 +30,9 @@ import random
 import time
 from pathlib import Path
 
+from g4t.react import STOP
+
 PATHS = ("generate", "continuous")
-STOP = ["\nObservation:"]
 
 
 def build_prompts(n: int, seed: int = 0) -> list[str]:

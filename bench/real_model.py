@@ -230,7 +230,7 @@ def followup_records(cfg: RealModelConfig, natural: list[dict]) -> list[dict]:
     )
     from g4t.data.catalog import registered_tools, tool_catalog
     from g4t.data.offline_teacher import extra_tools
-    from g4t.data.parse import parse_reply
+    from g4t.data.parse import parse_teacher_reply
     from g4t.data.teacher import published_tool_names
     from g4t.prompts import TRAINING
 
@@ -247,10 +247,10 @@ def followup_records(cfg: RealModelConfig, natural: list[dict]) -> list[dict]:
         f = json.loads(line)
         image = by_image[f["file_name"]]
         requests = {int(m.group(1)): m.group(0) for m in re.finditer(r"^(\d+)\. .*$", image["instructions"], re.M)}
-        (prev,) = parse_reply(requests[f["previous"]], n_args, needs_image)
+        (prev,) = parse_teacher_reply(requests[f["previous"]], n_args, needs_image)
         calls = [prev.tool]
         if f["expect"] == "tool":
-            (nxt,) = parse_reply(f'1. "{f["followup"]}", {f["call"]}', n_args, needs_image)
+            (nxt,) = parse_teacher_reply(f'1. "{f["followup"]}", {f["call"]}', n_args, needs_image)
             calls.append(nxt.tool)
         tools = tool_list(calls[-1], catalog, pool, rng)
         tools += [t for c in calls for t in (c, catalog[c].condition) if t and t not in tools]

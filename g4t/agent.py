@@ -1,6 +1,6 @@
 """The ReAct loop: parse replies, run tools, append observations, keep per-conversation memory.
 
-Parsing is a pure function (``parse_reply``). The loop fixes the published agent's failure modes:
+Parsing is a pure function (``g4t.react.parse_reply``, re-exported here). The loop fixes the published agent's failure modes:
 an unparseable reply is shown to the user instead of raising; unknown tools and failing tools give
 observations; memory keeps the last N exchanges (the published trimming kept one); every
 conversation has its own memory and image folder.
@@ -23,10 +23,10 @@ from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from g4t.llm.base import Backend, GenerationConfig, LLMError, stream_text
 from g4t.prompts import TRAINING, Layout, PromptTemplate, Step, prompt_layout
+from g4t.react import MAX_TOOL_NAME_CHARS, NO_ANSWER, STOP, ParsedReply, parse_reply
 from g4t.tools.images import ImageSource
 from g4t.tools.registry import Observation, Toolbox
 from g4t.tools.workspace import Workspace, redact_paths
@@ -36,6 +36,7 @@ __all__ = [
     "MAX_OBSERVATION_CHARS",
     "MAX_PROMPT_CHARS",
     "MAX_REPLY_CHARS",
+    "MAX_TOOL_NAME_CHARS",
     "STOP",
     "Agent",
     "Conversation",
@@ -53,11 +54,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The model was trained to end a tool call with a bare "Observation:" line; stop there. (The
-# published stop words had a trailing space and never matched; see docs/prompts.md.)
-STOP = ["\nObservation:", "\n\tObservation:"]
 MAX_ITERATIONS_MESSAGE = "Agent stopped due to max iterations."
-NO_ANSWER = "Sorry, I could not produce an answer. Please rephrase."
 STOPPED_ANSWER = "(stopped before answering)"
 """What memory keeps as the answer of a turn whose stream was closed (Stop, time limit)."""
 
@@ -73,74 +70,6 @@ MAX_INPUT_CHARS = 4_000
 MAX_PROMPT_CHARS = 32_000
 """Prompt length: over it, history goes first (oldest exchange first), then earlier steps of the turn
 are shortened, then the user message; the prompt with all 30 tools and no history is about 12 K."""
-MAX_TOOL_NAME_CHARS = 200
-"""A longer text after ``Action:`` is not a tool call."""
-
-# Every pattern is linear in the reply's length (a quadratic one froze the demo for seconds on a
-# 2,000-character reply). The tool call: the first ``Action:`` of a line (atomic: never retried at
-# later positions of the same line), the rest of that line, and an ``Action Input:`` next line.
-_ACTION = re.compile(
-    r"^(?>[^\n]*?Action[ \t]*+:)[ \t]*+([^\n]*+)\n[ \t]*+Action[ \t]*+Input[ \t]*+:[ \t]*+([^\n]*+)", re.MULTILINE
-)
-# ``AI:`` at the start of a line; split in two so that each search starts with a literal (sre scans
-# for a literal prefix fast; ``(?:^|\n)`` made it try the full pattern at every position).
-_AI_FIRST = re.compile(r"[ \t]*+AI\s*+:[ \t]?")
-_AI_LINE = re.compile(r"\n[ \t]*+AI\s*+:[ \t]?")
-_THOUGHT = re.compile(r"\s*+(?:Thought\s*+:\s*+)?Do I need to use a tool\?\s*+(?:(?:Yes|No)\s*+)?", re.IGNORECASE)
-# Where a final answer ends if the model keeps talking in the conversation format.
-_TURN_WORDS = ("Human", "New input", "Observation", "Thought")
-_ANSWER_END = re.compile(r"\n(?:Human|New input|Observation|Thought)\s*+:")
-
-
-@dataclass(frozen=True)
-class ParsedReply:
-    """A model reply, classified.
-
-    Attributes:
-        kind: ``tool`` (call ``tool`` with ``tool_input``), ``final`` (an ``AI:`` answer) or
-            ``unparsed`` (neither; ``answer`` holds the cleaned text shown to the user).
-        tool: tool name, stripped.
-        tool_input: Action Input, stripped of spaces and quotes.
-        answer: the text for the user.
-        text: the raw reply.
-    """
-
-    kind: Literal["tool", "final", "unparsed"]
-    text: str
-    tool: str = ""
-    tool_input: str = ""
-    answer: str = ""
-
-
-def _until_next_turn(text: str) -> str:
-    """``text`` up to a line that starts another turn, stripped."""
-    end = _ANSWER_END.search(text) if any(word in text for word in _TURN_WORDS) else None
-    return (text[: end.start()] if end else text).strip()
-
-
-def parse_reply(text: str) -> ParsedReply:
-    """Classify an LLM reply. Never raises.
-
-    A tool call (``Action:`` followed on the next line by ``Action Input:``) wins when it comes
-    before any ``AI:`` line; otherwise the text after the first ``AI:`` line, up to a line that
-    starts another turn, is the answer. Anything else is returned as an ``unparsed`` reply whose
-    answer is the text without the ``Thought:`` boilerplate, so the user still sees it.
-
-    The tool name is the rest of the line after its first ``Action:``; a line where that is longer
-    than ``MAX_TOOL_NAME_CHARS`` is not a tool call. Linear time: about 10 ms per MB of reply.
-    """
-    action = _ACTION.search(text) if "Input" in text else None  # the plain checks skip most scans
-    while action is not None and len(action.group(1).strip()) > MAX_TOOL_NAME_CHARS:
-        action = _ACTION.search(text, action.end(1) + 1)  # from the next line (the Action Input line)
-    ai = (_AI_FIRST.match(text) or _AI_LINE.search(text)) if "AI" in text else None
-    if action and action.group(1).strip() and (ai is None or action.start() < ai.start()):
-        tool_input = action.group(2).strip().strip('"').strip()
-        return ParsedReply("tool", text, tool=action.group(1).strip().strip("\"'`"), tool_input=tool_input)
-    if ai is not None:
-        return ParsedReply("final", text, answer=_until_next_turn(text[ai.end() :]))
-    thought = _THOUGHT.match(text)
-    cleaned = _until_next_turn((text[thought.end() :] if thought else text).strip())
-    return ParsedReply("unparsed", text, answer=cleaned or NO_ANSWER)
 
 
 def clip(text: str, limit: int, what: str = "text") -> str:

@@ -27,8 +27,8 @@ from g4t.prompts import (
     available_templates,
     load_template,
     prompt_layout,
-    saved_template_name,
 )
+from g4t.react import DEFAULT_TEMPLATE, RAW_TEMPLATE, template_name
 from g4t.settings import ModelLoading, OpenAIConnection
 
 __all__ = [
@@ -55,7 +55,6 @@ AUTO = "auto"
 # joins them when its weights can be fetched or are cached.
 OFFLINE_TOOLS = ("Image2Canny_cpu", "CropImage_cpu", "TextDetection_cpu")
 DEFAULT_LOAD = AUTO
-FALLBACK_TEMPLATE = "gpt4tools"  # the alpaca-style template of the released LoRA
 logger = logging.getLogger(__name__)
 
 
@@ -73,7 +72,7 @@ class DemoConfig:
     template: str = arg(
         "auto",
         "Conversation template wrapping the prompt: auto (prompt_template_name from the training_config.json of the "
-        f"adapter, else of the base model folder, else {FALLBACK_TEMPLATE}; none in OpenAI chat mode), none, chat "
+        f"adapter, else of the base model folder, else {DEFAULT_TEMPLATE}; none in OpenAI chat mode), none, chat "
         "(the local model's own chat template), or one of: "
         f"{', '.join(t for t in available_templates() if t != CHAT_TEMPLATE)}.",
     )
@@ -279,20 +278,12 @@ def resolve_template(cfg: DemoConfig, tokenizer=None) -> PromptTemplate | None:
     ``none`` in OpenAI chat mode, where the server applies the model's own chat template (so ``chat``
     is ``none`` there too). ``chat`` renders the local model's ``tokenizer`` chat template.
     """
-    name = cfg.template
-    if cfg.use_openai and cfg.openai.openai_mode == "chat" and name in ("auto", CHAT_TEMPLATE):
+    if cfg.use_openai and cfg.openai.openai_mode == "chat" and cfg.template in ("auto", CHAT_TEMPLATE):
         return None
-    if name == "auto":
-        name = FALLBACK_TEMPLATE
-        if not cfg.use_openai:
-            try:
-                name = saved_template_name(cfg.model.lora_model, cfg.model.base_model) or name
-            except ValueError as e:
-                logger.warning("%s; using the %s template", e, FALLBACK_TEMPLATE)
-        if name not in available_templates():
-            logger.warning("unknown saved template %r; using the %s template", name, FALLBACK_TEMPLATE)
-            name = FALLBACK_TEMPLATE
-    return None if name == "none" else load_template(name, tokenizer=tokenizer)
+    local = not cfg.use_openai
+    name = template_name(cfg.template, cfg.model.lora_model if local else None, cfg.model.base_model if local else None,
+                         strict=cfg.template != "auto")  # fmt: skip
+    return None if name == RAW_TEMPLATE else load_template(name, tokenizer=tokenizer)
 
 
 def resolve_layout(cfg: DemoConfig) -> PromptLayout:

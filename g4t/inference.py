@@ -38,13 +38,13 @@ from g4t.data.io import DataError, atomic_write_json
 from g4t.evaluation.io import chunk_bounds, chunk_path, load_annotations
 from g4t.interrupts import Interrupted, call_in_worker, signals_raise_interrupted
 from g4t.llm.base import Backend, GenerationConfig, LLMError, ModelLoadError
+from g4t.react import RAW_TEMPLATE, STOP, template_name
 from g4t.settings import ModelLoading, OpenAIConnection
 
 if TYPE_CHECKING:
     from g4t.prompts import PromptTemplate
 
 __all__ = [
-    "DEFAULT_STOP",
     "THOUGHT_PREFIX",
     "InferenceConfig",
     "RunResult",
@@ -52,13 +52,11 @@ __all__ = [
     "join_output",
     "load_chunk",
     "main",
-    "resolve_template",
     "run",
 ]
 
 # The model ends a tool call with "Observation:" (the tool's result follows); stop there.
-DEFAULT_STOP = ("\nObservation:",)
-RAW = "none"  # --template none: the raw instruction, as the published b91d319 inference.py did
+RAW = RAW_TEMPLATE  # --template none: the raw instruction, as the published b91d319 inference.py did
 THOUGHT_PREFIX = "Thought: Do I need to use a tool? "  # appended by the published ChatGPT baseline
 
 
@@ -77,8 +75,8 @@ class InferenceConfig:
     num_chunks: int = arg(1, help="Split the annotations into this many consecutive chunks (one per process).")
     chunk_idx: int = arg(0, help="Which chunk this process runs (0-based).")
     batch_size: int = arg(8, help="Local model: prompts per generate call (longest first, KV cache).")
-    template: str | None = arg(
-        None,
+    template: str = arg(
+        "auto",
         help="Conversation template (templates/*.json), 'chat' (the local tokenizer's own chat template) or 'none' "
         "for the raw instruction. Default: none in OpenAI chat mode; otherwise the template saved in "
         "training_config.json with the adapter, else in the base model folder, else gpt4tools.",
@@ -92,9 +90,7 @@ class InferenceConfig:
     output_format: Literal["full", "completion"] = arg(
         "full", help="'full': output = instruction + completion (published-evaluator compatible); 'completion'."
     )
-    stop: list[str] = arg(
-        default_factory=lambda: list(DEFAULT_STOP), help="Stop strings (default: the observation marker)."
-    )
+    stop: list[str] = arg(default_factory=lambda: list(STOP), help="Stop strings (default: the observation marker).")
     save_every: int = arg(
         32,
         help="Also rewrite the chunk file after this many finished samples (each one is appended to "
@@ -137,21 +133,6 @@ class RunResult:
     failed: int
 
 
-def resolve_template(template: str | None, lora_model: str | None, base_model: str | None = None) -> str:
-    """``--template`` if given, else the template saved with the adapter, else the one saved in the base
-    model folder (a ``--full_finetune`` output), else ``gpt4tools``.
-
-    Raises:
-        ValueError: unknown template name (the message lists the valid ones).
-    """
-    from g4t.prompts import CHAT_TEMPLATE, load_template, saved_template_name
-
-    name = template or saved_template_name(lora_model, base_model) or "gpt4tools"
-    if name not in (RAW, CHAT_TEMPLATE):  # chat is checked once the tokenizer is loaded
-        load_template(name)  # validates the name
-    return name
-
-
 def build_prompt(sample: dict, template: str | PromptTemplate, tokenizer=None) -> str:
     """The exact text the model was trained on for this annotation: ``template.render(instruction, input)``.
 
@@ -185,9 +166,9 @@ def load_chunk(samples: list[dict], num_chunks: int, chunk_idx: int, ann_path: s
 
 
 def _template_name(cfg: InferenceConfig) -> str:
-    if cfg.template is None and cfg.backend == "openai" and cfg.openai.openai_mode == "chat":
+    if cfg.template in (None, "auto") and cfg.backend == "openai" and cfg.openai.openai_mode == "chat":
         return RAW  # the server applies the model's own chat template
-    return resolve_template(cfg.template, cfg.model.lora, cfg.model.base_model)
+    return template_name(cfg.template, cfg.model.lora, cfg.model.base_model)
 
 
 def build_backend(cfg: InferenceConfig) -> Backend:

@@ -23,7 +23,7 @@ from g4t.data.offline_teacher import (
     write_negatives,
     write_replies,
 )
-from g4t.data.parse import ParseReport, parse_reply
+from g4t.data.parse import ParseReport, parse_teacher_reply
 
 CAPTIONS_PATH = Path(__file__).resolve().parents[1] / "data" / "magicbrush_dev_captions.json"
 CAPTIONS = json.loads(CAPTIONS_PATH.read_text())[:200]
@@ -35,7 +35,7 @@ _GENERIC = set("the of on in from to image photo something given give user input
 
 def _parse(reply: str, tools: list[str], report: ParseReport | None = None):
     catalog = tool_catalog(tools)
-    return parse_reply(
+    return parse_teacher_reply(
         reply,
         {n: t.n_args for n, t in catalog.items()},
         {n: t.needs_image for n, t in catalog.items()},

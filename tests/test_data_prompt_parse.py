@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from g4t.data.parse import BAD_IMAGE, NO_CALL, TOO_FEW_ARGS, TOO_MANY_ARGS, UNKNOWN_TOOL, ParseReport, parse_reply
+from g4t.data.parse import (
+    BAD_IMAGE,
+    NO_CALL,
+    TOO_FEW_ARGS,
+    TOO_MANY_ARGS,
+    UNKNOWN_TOOL,
+    ParseReport,
+    parse_teacher_reply,
+)
 from g4t.data.teacher import published_tool_names, teacher_prompt
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -55,7 +63,7 @@ PUBLISHED_STYLE = """1. Find the brown dog on the left, [Detect the Give Object,
 
 def test_published_style_reply():
     report = ParseReport()
-    items = parse_reply(PUBLISHED_STYLE, TOOLS, NEEDS_IMAGE, report=report)
+    items = parse_teacher_reply(PUBLISHED_STYLE, TOOLS, NEEDS_IMAGE, report=report)
     assert [i.tool for i in items] == [
         "Detect the Give Object",
         "Segment the Image",
@@ -89,7 +97,7 @@ Just some text without a call.
 
 def test_odd_replies_are_parsed_or_counted_by_reason():
     report = ParseReport()
-    items = parse_reply(ODD, TOOLS, NEEDS_IMAGE, report=report)
+    items = parse_teacher_reply(ODD, TOOLS, NEEDS_IMAGE, report=report)
     got = {i.tool: i for i in items}
     assert got["Detect the Give Object"].instruction == "Detect the dog"
     assert got["Segment the given object"].args == ("example.jpg", "cat")
@@ -106,7 +114,7 @@ def test_odd_replies_are_parsed_or_counted_by_reason():
 def test_efe_template_lines_keep_the_whole_instruction():
     # The EFE template line (no numbering): the published parser cut 3 characters and rejected the file name.
     line = 'Make the doll wear a hat. [Edit Image Using Text, "31749-input.png" , Make the doll wear a hat.] .'
-    items = parse_reply(line, TOOLS, NEEDS_IMAGE, image_names=("example.jpg", "31749-input.png"))
+    items = parse_teacher_reply(line, TOOLS, NEEDS_IMAGE, image_names=("example.jpg", "31749-input.png"))
     assert len(items) == 1
     assert items[0].instruction == "Make the doll wear a hat."
     assert items[0].args == ("example.jpg", "Make the doll wear a hat.")

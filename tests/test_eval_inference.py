@@ -14,10 +14,11 @@ import pytest
 
 from g4t.cli import parse_args
 from g4t.evaluation.io import load_predictions
-from g4t.inference import InferenceConfig, build_prompt, resolve_template, run
+from g4t.inference import InferenceConfig, build_prompt, run
 from g4t.llm.base import GenerationConfig
 from g4t.llm.scripted import ScriptedBackend
 from g4t.prompts import load_template, template_name_for_adapter
+from g4t.react import template_name as resolve_template
 from testkit.jobs import lines, signal_when
 
 ASSETS = Path(__file__).parent / "assets" / "eval"

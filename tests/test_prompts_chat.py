@@ -116,7 +116,7 @@ def test_training_tokenization_masks_the_prompt_and_ends_with_eos(chat_tok):
 
 
 def test_saved_template_precedence(tmp_path):
-    from g4t.inference import resolve_template
+    from g4t.react import template_name as resolve_template
 
     lora = _config(tmp_path / "lora", "vicuna_v1.1")
     base = _config(tmp_path / "full_ft", "gpt4tools_vicuna")

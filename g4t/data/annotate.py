@@ -37,7 +37,7 @@ from g4t.data.captions import load_captions
 from g4t.data.catalog import registered_tools, tool_catalog
 from g4t.data.dedup import dedup
 from g4t.data.io import DataError, read_records, write_json_set
-from g4t.data.parse import EXAMPLE_IMAGE, ParseReport, parse_reply
+from g4t.data.parse import EXAMPLE_IMAGE, ParseReport, parse_teacher_reply
 from g4t.data.split import SPLITS, assign_images, split_samples
 from g4t.data.teacher import published_tool_names
 
@@ -212,7 +212,9 @@ def run(cfg: AnnotateConfig) -> dict:
     samples: list[Sample] = []
     for i, r in enumerate(replies):
         image_id = str(r["id"]) if r.get("id") is not None else f"{r['file_name']}#{i}"
-        for inst in parse_reply(r["instructions"], n_args, needs_image, (EXAMPLE_IMAGE, r["file_name"]), parse_report):
+        for inst in parse_teacher_reply(
+            r["instructions"], n_args, needs_image, (EXAMPLE_IMAGE, r["file_name"]), parse_report
+        ):
             samples.append(
                 Sample(inst.instruction, inst.tool, inst.args, r["caption"], r["file_name"], image_id, inst.raw)
             )

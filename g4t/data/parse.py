@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["EXAMPLE_IMAGE", "Instruction", "ParseReport", "parse_line", "parse_reply"]
+__all__ = ["EXAMPLE_IMAGE", "Instruction", "ParseReport", "parse_line", "parse_teacher_reply"]
 
 EXAMPLE_IMAGE = "example.jpg"
 
@@ -233,7 +233,7 @@ def _parse(line: str, names: _Names, images: set[str], report: ParseReport) -> I
     return Instruction(instruction, tool, tuple(args), raw)
 
 
-def parse_reply(
+def parse_teacher_reply(
     reply: str,
     tools: dict[str, int],
     needs_image: dict[str, bool] | None = None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from g4t.evaluation.metrics import ACTION_RE as _ACTION
+from g4t.react import ACTION_RE as _ACTION
 
 __all__ = ["KINDS", "OUTCOMES", "KindScores", "format_by_kind", "outcome", "record_kind"]
 

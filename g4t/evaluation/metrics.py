@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from g4t.react import ACTION_INPUT_RE, ACTION_RE, AI_RE, THOUGHT_RE  # the published regexes
+
 __all__ = [
     "ACTION_INPUT_RE",
     "ACTION_RE",
@@ -48,11 +50,6 @@ __all__ = [
     "split_strict_args",
 ]
 
-# The published regexes (format strings, exact). ``.`` does not cross lines; every match is stripped.
-THOUGHT_RE = re.compile(r"Thought: Do I need to use a tool\? (.*)")
-ACTION_RE = re.compile(r"Action: (.*)")
-ACTION_INPUT_RE = re.compile(r"Action Input: (.*)")
-AI_RE = re.compile(r"AI: (.*)")
 _IMAGE_EXT = re.compile(r"\.(png|jpe?g|webp|bmp|gif)\b", re.IGNORECASE)
 
 

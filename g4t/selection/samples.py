@@ -13,12 +13,11 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from g4t.react import ACTION_INPUT_RE, ACTION_RE, THOUGHT_RE
+
 __all__ = ["ParsedSample", "file_names", "parse_sample", "sample_hash"]
 
 _TOOL_LINE = re.compile(r"^> ([^:\n]+): ", re.MULTILINE)
-_ACTION = re.compile(r"Action: (.*)")
-_ACTION_INPUT = re.compile(r"Action Input: (.*)")
-_THOUGHT = re.compile(r"Thought: Do I need to use a tool\? (.*)")
 _FILE = re.compile(r"[\w./-]+\.(?:png|jpg|jpeg|webp|bmp|gif)\b", re.IGNORECASE)
 _IMAGE_LINE = re.compile(
     r"Provide an image named (\S+?)\.? (?:Description|The description is): (.*?) ?Understand", re.S
@@ -104,9 +103,9 @@ def parse_sample(record: dict) -> ParsedSample:
         scratchpad=scratchpad,
         output=output,
         offered_tools=[t.strip() for t in _TOOL_LINE.findall(instruction)],
-        actions=[a.strip() for a in _ACTION.findall(output)],
-        action_inputs=[a.strip() for a in _ACTION_INPUT.findall(output)],
-        thoughts=[t.strip() for t in _THOUGHT.findall(output)],
+        actions=[a.strip() for a in ACTION_RE.findall(output)],
+        action_inputs=[a.strip() for a in ACTION_INPUT_RE.findall(output)],
+        thoughts=[t.strip() for t in THOUGHT_RE.findall(output)],
         image=image,
         caption=caption,
         known_files=known,

@@ -100,7 +100,9 @@ class LoraTrainConfig:
     prompt_template_name: TemplateName = arg(
         "gpt4tools",
         help="Conversation template from templates/ (published v1.1 recipe: gpt4tools), or 'chat': the base "
-        "model tokenizer's own chat template (train a chat model in its native format).",
+        "model tokenizer's own chat template (train a chat model in its native format). --template is the same "
+        "flag, as in inference.py and gpt4tools.py; saved as prompt_template_name in training_config.json.",
+        aliases=["--template"],
     )
     # --- additions ---
     lora_model: str | None = arg(None, help="Existing peft adapter to continue training (loaded trainable).")
