@@ -117,12 +117,19 @@ class RealModelConfig:
     )
     seed: int = arg(0, help="Seed of the teacher, splits and sampling.")
 
+    unconstrained_splits: list[str] = arg(
+        default_factory=lambda: list(SPLITS),
+        help="Splits also scored without --constrain_tools (the 'fine-tuned' rows; the demo runs constrained).",
+    )
     ship_rank: int = arg(
         64, help="Rank of the low-rank delta the fine-tune is shipped as (g4t.llm.delta; 64: about 45 MB in fp16)."
     )
 
     def __post_init__(self) -> None:
         self.unseen_tools = split_list(self.unseen_tools)
+        self.unconstrained_splits = split_list(self.unconstrained_splits)
+        if unknown := set(self.unconstrained_splits) - set(SPLITS):
+            raise ValueError(f"--unconstrained_splits: unknown {sorted(unknown)}; use some of {', '.join(SPLITS)}")
 
 
 def _run(cmd: list[str], log: Path, desc: str, total: int | None = None, pattern: str | None = None) -> float:
@@ -513,7 +520,7 @@ def report(cfg: RealModelConfig, result: dict) -> str:
             lines.append(f"| {_label(row)} | {split} | {f['n']} | " + " | ".join(cells) + " |")
     lines += ["", 'Follow-ups that need no tool ("thanks!", a general question), answered directly:', ""]
     for row in (r for r in ROWS if r in result):
-        c = result[row]["followup"]["by_kind"].get("chitchat")
+        c = result[row].get("followup", {}).get("by_kind", {}).get("chitchat")
         if c:
             lines.append(f"- {_label(row)}: {c['right']} / {c['n']} ({pct(c['right'] / c['n'])} %)")
     for row in (row for row in rows if row.startswith("fine_tuned")):
@@ -522,7 +529,7 @@ def report(cfg: RealModelConfig, result: dict) -> str:
             "| split | kind | n | right | tool call not due | no tool call | wrong tool | wrong args/steps | bad format |"
         ]
         lines += ["|---|---|---|---|---|---|---|---|---|"]
-        for split in SPLITS:
+        for split in (s for s in SPLITS if s in result[row]):
             for kind, c in sorted(result[row][split]["by_kind"].items()):
                 lines.append(f"| {split} | {kind} | {c['n']} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
     t = result["train"]
@@ -556,10 +563,12 @@ def plot(result: dict, path: Path) -> None:
     width = 0.8 / len(rows)
     for ax, split in zip(axes, SPLITS, strict=False):
         for i, row in enumerate(rows):
+            if split not in result[row]:
+                continue
             values = [result[row][split][k] or 0.0 for k in keys]
             ax.bar([x + width * i for x in range(len(keys))], values, width=width, label=_label(row))
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))], keys, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{split} (n={result['fine_tuned'][split]['n']})")
+        ax.set_title(f"{split} (n={result['fine_tuned_constrained'][split]['n']})")
         ax.set_ylim(0, 1)
     axes[0].legend()
     points = result["curve"]
@@ -583,16 +592,16 @@ def main() -> None:
     files = make_data(cfg, work)
     model, train_figures = train(cfg, work, files["train"])
     shipped = ship(cfg, work, model)
-    result: dict = {"fine_tuned": {}, "fine_tuned_constrained": {}, "zero_shot": {}}
+    result: dict = {"zero_shot": {}, "fine_tuned": {}, "fine_tuned_constrained": {}}
     for split in SPLITS:  # the shipped model as the demo runs it (constrained) first: the headline
         result["fine_tuned_constrained"][split] = evaluate(
             cfg, work, f"fine_tuned_constrained_{split}", files[split], str(shipped), constrain=True
         )
-    for split in SPLITS:
-        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
     result["uncompressed"] = {"seen": evaluate(cfg, work, "uncompressed_seen", files["seen"], str(model))}
     for split in SPLITS:
         result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
+    for split in cfg.unconstrained_splits:
+        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
     result["train"] = train_figures
     result["curve"] = curve(cfg, work, files["seen"], model, train_figures)
     result["adapter"] = str(shipped)
