@@ -99,7 +99,7 @@ class RealModelConfig:
     negatives_ratio: float = arg(0.6, help="No-tool chit-chat conversations per tool conversation (alpaca_ratio).")
     n_eval: int = arg(220, help="Records per evaluation split when the committed records are made (make_eval).")
     curve_points: int = arg(3, help="Checkpoints kept along training, each evaluated for the learning curve.")
-    curve_n: int = arg(30, help="Seen-split records evaluated at each checkpoint of the curve.")
+    curve_n: int = arg(60, help="Seen-split records evaluated at each checkpoint of the curve.")
     template: str = arg("gpt4tools", help="Conversation template (gpt4tools, chat, ...).")
     learning_rate: float = arg(3e-4, help="Peak learning rate (full fine-tuning, cosine decay).")
     num_epochs: int = arg(1, help="Epochs over the training records.")
