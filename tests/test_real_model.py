@@ -52,3 +52,38 @@ def test_unreadable_gguf_and_missing_file_are_clear_errors(tmp_path):
         resolve_model(str(bad))
     with pytest.raises(ValueError, match="not found"):
         resolve_model(str(tmp_path / "missing.gguf"))
+
+
+def test_a_shipped_short_name_merges_its_delta_onto_the_packaged_base_once(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    from g4t.llm import sources
+    from g4t.prompts import saved_template_name
+
+    monkeypatch.setenv("G4T_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "models" / "tiny-delta"
+    folder.mkdir(parents=True)
+    norm = "model.layers.0.input_layernorm.weight"
+    save_file({f"{norm}.delta": torch.full((576,), 0.5, dtype=torch.float16)}, str(folder / "delta.safetensors"))
+    manifest = {"format": "g4t low-rank delta v1", "rank": 64, "base": {"sha256": "0" * 64}}
+    (folder / "delta.json").write_text(json.dumps(manifest))
+    (folder / "training_config.json").write_text(json.dumps({"prompt_template_name": "gpt4tools"}))
+    monkeypatch.setitem(sources.SHIPPED, "tiny-shipped", sources.ShippedModel(str(folder), "smollm2"))
+    with pytest.raises(ValueError, match="not the base the delta was made on"):
+        resolve_model("tiny-shipped")
+    manifest["base"]["sha256"] = sources._sha256(SMOLLM2.gguf_path())
+    (folder / "delta.json").write_text(json.dumps(manifest))
+    merged = resolve_model("tiny-shipped")
+    assert merged.startswith(str(tmp_path / "cache" / "shipped"))
+    base = AutoModelForCausalLM.from_pretrained(resolve_model("smollm2"), dtype=torch.float32).state_dict()[norm]
+    tuned = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).state_dict()[norm]
+    torch.testing.assert_close(tuned, base + 0.5)
+    stamp = (sources.Path(merged) / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model("tiny-shipped") == merged  # merged once, then read
+    assert (sources.Path(merged) / "model.safetensors").stat().st_mtime_ns == stamp
+    assert saved_template_name(None, "tiny-shipped") == "gpt4tools"
+    monkeypatch.setitem(sources.SHIPPED, "gone", sources.ShippedModel(str(tmp_path / "nowhere"), "smollm2"))
+    with pytest.raises(ValueError, match="holds no model delta"):
+        resolve_model("gone")

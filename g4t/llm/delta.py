@@ -107,8 +107,7 @@ def delta_digest(delta_dir: str | Path) -> str:
 def apply_delta(base: str | Path, delta_dir: str | Path, out_dir: str | Path) -> Path:
     """Write the merged model (``base`` + the delta of ``delta_dir``) as an ordinary model folder.
 
-    The folder is written under a temporary name and renamed into place, so an interrupted or concurrent
-    merge never leaves half a model behind.
+    The folder is written atomically (``g4t.llm.sources.save_model_folder``).
 
     Raises:
         ValueError: the delta is missing or does not fit the base (names or shapes differ).
@@ -116,6 +115,8 @@ def apply_delta(base: str | Path, delta_dir: str | Path, out_dir: str | Path) ->
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from g4t.llm.sources import save_model_folder
 
     delta_dir, out = Path(delta_dir), Path(out_dir)
     if not (delta_dir / DELTA_FILE).is_file():
@@ -136,20 +137,6 @@ def apply_delta(base: str | Path, delta_dir: str | Path, out_dir: str | Path) ->
                     f"{delta_dir}: {name} has shape {tuple(d.shape)}, the base {tuple(params[name].shape)}"
                 )
             params[name].add_(d)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        model.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(str(base)).save_pretrained(tmp)
-        for f in _KEPT_FILES:
-            if (delta_dir / f).is_file():
-                shutil.copy(delta_dir / f, tmp / f)
-        (tmp / "SOURCE.txt").write_text(f"{base} + the delta in {delta_dir.resolve()}\n")
-        try:
-            tmp.rename(out)
-        except OSError:  # another process merged it first
-            if not (out / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    kept = tuple(delta_dir / f for f in _KEPT_FILES if (delta_dir / f).is_file())
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    return save_model_folder(out, model, tokenizer, f"{base} + the delta in {delta_dir.resolve()}", kept)

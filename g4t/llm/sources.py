@@ -39,6 +39,7 @@ __all__ = [
     "hub_cached",
     "hub_reachable",
     "resolve_model",
+    "save_model_folder",
     "shipped_model",
 ]
 
@@ -94,7 +95,7 @@ class ShippedModel:
     base: str
 
     def path(self) -> Path:
-        return Path(__file__).resolve().parents[2] / self.folder
+        return Path(__file__).resolve().parents[2] / self.folder  # an absolute folder stays as it is
 
 
 SHIPPED: dict[str, ShippedModel] = {
@@ -212,15 +213,24 @@ def convert_gguf(gguf_file: str | Path, cache: str | Path | None = None) -> Path
         model = type(loaded)(config)  # save_pretrained refuses GGUF-loaded models; rebuild the class
     model.load_state_dict(loaded.state_dict(), assign=True)
     model.tie_weights()
+    return save_model_folder(target, model, tokenizer, f"converted from {gguf_file} (sha256 {digest})")
+
+
+def save_model_folder(target: Path, model, tokenizer, source: str, files: tuple[Path, ...] = ()) -> Path:
+    """Write ``model``, ``tokenizer``, ``files`` and a ``SOURCE.txt`` saying ``source`` as the model folder
+    ``target``: under a temporary name, then renamed into place, so an interrupted or concurrent writer
+    never leaves half a model behind (when another process got there first, its folder is kept)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "SOURCE.txt").write_text(f"converted from {gguf_file} (sha256 {digest})\n")
+        for f in files:
+            shutil.copy(f, tmp / f.name)
+        (tmp / "SOURCE.txt").write_text(source + "\n")
         try:
             tmp.rename(target)
-        except OSError:  # another process converted it first
+        except OSError:  # another process wrote it first
             if not (target / "config.json").is_file():
                 raise
     finally:
