@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import anyio
 import pytest
 from test_app_browser import _free_port
-from test_mcp import ENV, ROOT, _server_args
+from test_mcp import ENV, ROOT, _server_args, wait_for_port
 
 from g4t.access import BearerAuth, exposure_warning, read_credentials, read_token
 from g4t.agent import Agent
@@ -156,17 +155,7 @@ def test_the_mcp_server_over_http_needs_the_token_from_the_sdk_client(tmp_path):
         assert not image_dir.exists() or list(image_dir.iterdir()) == []
 
     try:
-        deadline = time.monotonic() + 60
-        import socket
-
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+        wait_for_port(server, port, tmp_path / "server.log")
         anyio.run(main)
         assert "(bearer token)" in (tmp_path / "server.log").read_text()
     finally:

@@ -211,6 +211,19 @@ def test_stdio_sigterm_deletes_the_session_folder(tmp_path):
         server.wait()
 
 
+def wait_for_port(server: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+    """Until ``server`` accepts connections on ``port`` (fails with its log if it exits or takes too long)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, log.read_text()[-2000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -249,15 +262,7 @@ def test_streamable_http_keeps_a_workspace_per_session(tmp_path):
         assert list(image_dir.iterdir()) == []
 
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+        wait_for_port(server, port, tmp_path / "server.log")
         anyio.run(main)
     finally:
         server.terminate()
