@@ -44,7 +44,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from g4t.cli import arg, parse_args, split_list
-from g4t.data.build import session_key
+from g4t.data.build import pick_sessions
 from g4t.data.io import atomic_write_json
 from g4t.evaluation.kinds import OUTCOMES
 from g4t.train.config import CONFIG_FILE
@@ -327,7 +327,7 @@ def make_data(cfg: RealModelConfig, work: Path) -> dict[str, Path]:
     _check_stamp(cfg, data / "train_all.recipe.json", build_knobs, data / "train_all.json")
     if not out["train"].is_file():
         records = json.loads((data / "train_all.json").read_text())
-        atomic_write_json(out["train"], _pick_sessions(records, cfg.n_train, random.Random(f"{cfg.seed}-train")))
+        atomic_write_json(out["train"], pick_sessions(records, cfg.n_train, random.Random(f"{cfg.seed}-train")))
         _stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs)
     _check_stamp(cfg, data / "train.recipe.json", build_knobs + pick_knobs, out["train"])
     return out
@@ -344,22 +344,6 @@ def _check_stamp(cfg: RealModelConfig, path: Path, knobs: tuple[str, ...], outpu
     diffs = [f"--{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in knobs if saved.get(k) != getattr(cfg, k)]
     if diffs:
         sys.exit(f"{output} was made with other settings ({'; '.join(diffs)}); use another --work_dir or delete it")
-
-
-def _pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict]:
-    """Whole sessions (records whose prompts agree up to the request) in random order, until ``n`` records."""
-    sessions: dict[str, list[dict]] = {}
-    for r in records:
-        sessions.setdefault(session_key(r), []).append(r)
-    order = sorted(sessions)
-    rng.shuffle(order)
-    chosen: list[dict] = []
-    for key in order:
-        if len(chosen) >= n:
-            break
-        chosen += sessions[key][: n - len(chosen)]
-    rng.shuffle(chosen)
-    return chosen
 
 
 def evaluate(

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # bench.real_model
 
 
 def make_records(captions: list[dict], sessions: bool, seed: int, work: Path) -> list[dict]:
@@ -109,7 +108,7 @@ def main() -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bench.real_model import _pick_sessions
+    from g4t.data.build import pick_sessions
     from g4t.llm.sources import resolve_model
     from g4t.prompts import load_template
     from g4t.train.packing import register_varlen_attention
@@ -134,8 +133,8 @@ def main() -> None:
         for name in ("published", "sessions"):
             records = make_records(captions, name == "sessions", args.seed, Path(tmp))
             rng = random.Random(args.seed)
-            if name == "sessions":  # whole sessions, as bench/real_model.py --sessions takes them
-                picked = _pick_sessions(records, args.samples, rng)
+            if name == "sessions":  # whole sessions, as bench/real_model.py takes them
+                picked = pick_sessions(records, args.samples, rng)
             else:  # drawn at random, as the published recipe trains
                 picked = rng.sample(records, args.samples)
             samples, _ = tokenize_records(tokenizer, load_template("gpt4tools"), picked, 1024)

@@ -10,6 +10,7 @@ import pytest
 
 from bench import real_model
 from g4t.cli import parse_args
+from g4t.data.build import session_key
 from g4t.evaluation.kinds import record_kind
 
 
@@ -49,7 +50,7 @@ def test_training_data_leaves_out_every_evaluation_image_and_held_out_tool(tmp_p
     unseen = set(cfg.unseen_tools)
     assert not any(t in r["output"] for r in everything for t in unseen)
     # whole sessions; some requests and chit-chat come in the middle of a chat
-    sessions, picked = Counter(map(real_model.session_key, everything)), Counter(map(real_model.session_key, train))
+    sessions, picked = Counter(map(session_key, everything)), Counter(map(session_key, train))
     assert len(picked) < 60 and sum(picked[k] == sessions[k] for k in picked) >= len(picked) - 1
     with_history = [
         r for r in everything if "\nHuman: " in r["instruction"].split("Received.")[-1].split("New input")[0]

@@ -39,6 +39,7 @@ __all__ = [
     "build_negative",
     "build_sessions",
     "eval_record",
+    "pick_sessions",
     "random_image_name",
     "record_cuts",
     "session_key",
@@ -376,6 +377,22 @@ def session_key(record: dict) -> str:
     (``add_history``): the same for every record of one session."""
     head = record["instruction"].split("\nNew input: ")[0]
     return head.split("\nAI: Received.\n")[0]
+
+
+def pick_sessions(records: list[dict], n: int, rng: random.Random) -> list[dict]:
+    """Whole sessions (records whose prompts agree up to the request) in random order, until ``n`` records."""
+    sessions: dict[str, list[dict]] = {}
+    for r in records:
+        sessions.setdefault(session_key(r), []).append(r)
+    order = sorted(sessions)
+    rng.shuffle(order)
+    chosen: list[dict] = []
+    for key in order:
+        if len(chosen) >= n:
+            break
+        chosen += sessions[key][: n - len(chosen)]
+    rng.shuffle(chosen)
+    return chosen
 
 
 def record_cuts(conv: Conversation, mode: str, rng: random.Random) -> list[int]:
