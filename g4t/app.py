@@ -212,10 +212,11 @@ def launch_demo(
     concurrency_limit: int = 1,
     prevent_thread_lock: bool = False,
     auth: list[tuple[str, str]] | None = None,
+    max_queue: int | None = None,
 ):
     """Queue (concurrent users wait their turn) and serve ``demo``; with ``auth`` (``(user, password)`` pairs)
     the page, its HTTP API and its files need a sign-in (Gradio's authentication). Served beyond this machine
-    without it, a warning names the risk and the flag.
+    without it, a warning names the risk and the flag. ``max_queue`` turns may wait; one more is refused at once.
 
     Returns:
         what ``gr.Blocks.launch`` returns (``(app, local_url, share_url)``).
@@ -226,7 +227,7 @@ def launch_demo(
     if warning:
         logger.warning(warning)
     bot.image_root.mkdir(parents=True, exist_ok=True)
-    demo.queue(default_concurrency_limit=concurrency_limit)
+    demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue)
     return demo.launch(
         server_name=server_name,
         server_port=server_port,
@@ -270,4 +271,5 @@ def main(cfg) -> None:
         share=cfg.share,
         concurrency_limit=cfg.concurrency_limit,
         auth=credentials,
+        max_queue=cfg.max_queue,
     )

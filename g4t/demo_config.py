@@ -146,6 +146,11 @@ class DemoConfig:
     concurrency_limit: int = arg(
         1, "Requests processed at once (one model answers one at a time; raise it for an OpenAI-compatible server)."
     )
+    max_queue: int = arg(
+        20,
+        "Turns waiting for their go at most (the page shows each person their place); one more is refused at once "
+        "with 'Queue is full! Please try again.' instead of waiting without end.",
+    )
 
     def __post_init__(self) -> None:
         from g4t.tools.registry import parse_load, parse_tool_models
@@ -179,6 +184,8 @@ class DemoConfig:
             problems.append(f"--max_image_pixels must be >= 1, got {self.max_image_pixels}")
         if self.turn_timeout < 0:
             problems.append(f"--turn_timeout must be >= 0 seconds (0 = no limit), got {self.turn_timeout}")
+        if self.max_queue < 1:
+            problems.append(f"--max_queue must be >= 1, got {self.max_queue}")
         if self.concurrency_limit < 1:
             problems.append(f"--concurrency_limit must be >= 1, got {self.concurrency_limit}")
         if not 0 <= self.server_port <= 65535:

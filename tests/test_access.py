@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -162,3 +163,37 @@ def test_the_mcp_server_over_http_needs_the_token_from_the_sdk_client(tmp_path):
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_a_full_queue_refuses_a_turn_at_once_with_a_clear_message(tmp_path):
+    import threading
+
+    from gradio_client import Client
+
+    release = threading.Event()
+
+    def slow(prompt: str) -> str:
+        release.wait(30)
+        return "Thought: Do I need to use a tool? No\nAI: done"
+
+    bot = ChatBot(Agent(ScriptedBackend(slow), Toolbox("Image2Canny_cpu")), tmp_path)
+    demo, port = build_demo(bot), _free_port()
+    try:
+        launch_demo(demo, bot, server_port=port, prevent_thread_lock=True, max_queue=1)
+        clients = [Client(f"http://127.0.0.1:{port}/", verbose=False) for _ in range(3)]
+        jobs = []
+        for client in clients:  # one runs, one waits, the third finds the queue full
+            jobs.append(client.submit(f"hello {len(jobs)}", None, api_name="/submit"))
+            time.sleep(1.0)
+        errors = []
+        for job in jobs[2:]:
+            try:
+                job.result(timeout=20)
+            except Exception as e:  # gradio_client raises the server's refusal
+                errors.append(str(e))
+        release.set()
+        assert errors and "Queue is full" in errors[0]
+        assert [job.result(timeout=60)[0][-1]["content"][0]["text"] for job in jobs[:2]] == ["done", "done"]
+    finally:
+        release.set()
+        demo.close()
