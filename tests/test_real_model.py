@@ -84,6 +84,15 @@ def test_a_shipped_short_name_merges_its_delta_onto_the_packaged_base_once(tmp_p
     assert resolve_model("tiny-shipped") == merged  # merged once, then read
     assert (sources.Path(merged) / "model.safetensors").stat().st_mtime_ns == stamp
     assert saved_template_name(None, "tiny-shipped") == "gpt4tools"
+    assert saved_template_name("tiny-shipped", "smollm2") == "gpt4tools"
+    # named as the adapter on its own base, it is the same merged model
+    from g4t.llm.base import ModelLoadError
+    from g4t.llm.hf import load_model
+
+    model, _ = load_model("smollm2", "tiny-shipped", dtype="fp32")
+    torch.testing.assert_close(model.state_dict()[norm], base + 0.5)
+    with pytest.raises(ModelLoadError, match="fine-tune of --base_model smollm2"):
+        load_model("HuggingFaceTB/SmolLM-360M", "tiny-shipped")
     monkeypatch.setitem(sources.SHIPPED, "gone", sources.ShippedModel(str(tmp_path / "nowhere"), "smollm2"))
     with pytest.raises(ValueError, match="holds no model delta"):
         resolve_model("gone")

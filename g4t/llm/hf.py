@@ -49,7 +49,8 @@ def load_model(
     Args:
         base_model: Hugging Face id, local folder, ``.gguf`` file or packaged short name (``smollm2``);
             see ``g4t.llm.sources.resolve_model``.
-        lora_model: peft adapter id or path; None (or "none") for the base model alone.
+        lora_model: peft adapter id or path; None (or "none") for the base model alone; a shipped model's
+            short name (``gpt4tools-smollm2``) on its own base means that shipped model.
         device: torch device for the whole model (``cpu``, ``cuda``, ``cuda:1``...).
         dtype: weight dtype; ``auto`` follows ``g4t.precision.resolve_dtype`` (bf16 on CUDA and on CPUs
             with native bf16 units, fp16 on older GPUs, fp32 elsewhere).
@@ -65,8 +66,17 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from g4t.llm.sources import resolve_model
+    from g4t.llm.sources import SHIPPED, resolve_model
 
+    if lora_model and lora_model.lower() in SHIPPED:  # a shipped model named as the adapter on its base
+        shipped = SHIPPED[lora_model.lower()]
+        if base_model.lower() not in (shipped.base, lora_model.lower()):
+            raise ModelLoadError(
+                f"--lora_model {lora_model} is a fine-tune of --base_model {shipped.base}, not of {base_model}: "
+                f"use --base_model {shipped.base} --lora_model {lora_model} (or --base_model {lora_model} "
+                "--lora_model none)"
+            )
+        base_model, lora_model = lora_model, None
     try:
         source = resolve_model(base_model)
     except ValueError as e:
