@@ -353,8 +353,8 @@ def evaluate(
     """``inference.py`` + ``evaluate_result.py`` on one split; returns the figures (the published metrics and
     inference time cached in a JSON file; the cheap per-record scores are always made afresh).
 
-    ``model``: None for the base model, else an adapter (LoRA) or a fully fine-tuned model folder;
-    ``constrain``: decode with ``inference.py --constrain_tools``."""
+    ``model``: None for the base model, else a model folder (the shipped merge, the full fine-tune or a
+    checkpoint); ``constrain``: decode with ``inference.py --constrain_tools``."""
     # Zero-shot predictions of the default base on the committed records are committed next to them.
     pred = ZERO_SHOT_DIR if model is None and cfg.base_model == "smollm2" else work / "pred"
     figures = pred / name / "figures.json"
