@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from g4t.cli import arg, parse_args, split_list
 from g4t.data.build import pick_sessions
-from g4t.data.io import atomic_write_json
+from g4t.data.io import atomic_write_json, atomic_write_text
 from g4t.evaluation.kinds import OUTCOMES
 from g4t.train.config import CONFIG_FILE
 from g4t.train.trainer import has_weights
@@ -439,15 +439,21 @@ def _curve_figures(ann: Path, predictions: Path) -> dict:
     return {"SR": scored["SR"], "tool_call_SR": scored["tool_call_SR"]}
 
 
+def curve_subset(cfg: RealModelConfig, work: Path, seen: Path) -> Path:
+    """The first ``--curve_n`` seen records (the learning curve's and the compression check's)."""
+    subset = work / "data" / "curve_seen.json"
+    if not subset.is_file():
+        atomic_write_json(subset, json.loads(seen.read_text())[: cfg.curve_n])
+    return subset
+
+
 def curve(cfg: RealModelConfig, work: Path, seen: Path, model: Path, train: dict) -> list[dict]:
     """SR on the first ``curve_n`` seen records before training, at every kept checkpoint and at the end
     (full weights, unconstrained), with the training minutes each point took.
 
     The ends reuse the zero-shot and uncompressed fine-tuned predictions of the seen split; only the
     intermediate checkpoints are run again."""
-    subset = work / "data" / "curve_seen.json"
-    if not subset.is_file():
-        atomic_write_json(subset, json.loads(seen.read_text())[: cfg.curve_n])
+    subset = curve_subset(cfg, work, seen)
     final = train["steps"]
     per_step = train["minutes"] / max(final, 1)
     points = [(0, ZERO_SHOT_DIR / "zero_shot_seen" / "zero_shot_seen.json")]
@@ -498,13 +504,13 @@ def report(cfg: RealModelConfig, result: dict) -> str:
     head = "| model | split | n | " + " | ".join(METRIC_KEYS) + " | tool-call SR | tool choice |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    rows = [row for row in (*ROWS, "uncompressed") if row in result]
+    rows = [row for row in (*ROWS, "uncompressed") if result.get(row)]
     for row in rows:
         for split, f in result[row].items():
             cells = [pct(f[k]) for k in METRIC_KEYS] + [pct(f["tool_call_SR"]), pct(f["tool_choice_acc"])]
             lines.append(f"| {_label(row)} | {split} | {f['n']} | " + " | ".join(cells) + " |")
     lines += ["", 'Follow-ups that need no tool ("thanks!", a general question), answered directly:', ""]
-    for row in (r for r in ROWS if r in result):
+    for row in (r for r in ROWS if result.get(r)):
         c = result[row].get("followup", {}).get("by_kind", {}).get("chitchat")
         if c:
             lines.append(f"- {_label(row)}: {c['right']} / {c['n']} ({pct(c['right'] / c['n'])} %)")
@@ -527,6 +533,16 @@ def report(cfg: RealModelConfig, result: dict) -> str:
         f"(rank-{result['shipped']['rank']} delta on the packaged base; the rows above are that model).",
         f"Recipe: {json.dumps(result['recipe'])}",
         "",
+        *(
+            [
+                f"Compression: on the first {result['compression']['records']} seen records (unconstrained) the full "
+                f"weights score SR {pct(result['compression']['full_SR'])}, the shipped rank-{result['shipped']['rank']} "
+                f"delta {pct(result['compression']['shipped_SR'])}.",
+                "",
+            ]
+            if result.get("compression")
+            else []
+        ),
         "Learning curve (first seen records, full weights, unconstrained): "
         + ", ".join(
             f"{p['samples']} samples ({p['minutes']} min): SR {pct(p['SR'])}, tool-call SR {pct(p['tool_call_SR'])}"
@@ -544,7 +560,7 @@ def plot(result: dict, path: Path) -> None:
 
     keys = [*METRIC_KEYS, "tool_call_SR", "tool_choice_acc"]
     fig, axes = plt.subplots(1, len(SPLITS) + 1, figsize=(5 * (len(SPLITS) + 1), 3.6), sharey=True)
-    rows = [row for row in ROWS if row in result]
+    rows = [row for row in ROWS if result.get(row)]
     width = 0.8 / len(rows)
     for ax, split in zip(axes, SPLITS, strict=False):
         for i, row in enumerate(rows):
@@ -553,7 +569,8 @@ def plot(result: dict, path: Path) -> None:
             values = [result[row][split][k] or 0.0 for k in keys]
             ax.bar([x + width * i for x in range(len(keys))], values, width=width, label=_label(row))
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))], keys, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{split} (n={result['fine_tuned_constrained'][split]['n']})")
+        n = next((result[row][split]["n"] for row in rows if split in result[row]), 0)
+        ax.set_title(f"{split} (n={n})")
         ax.set_ylim(0, 1)
     axes[0].legend()
     points = result["curve"]
@@ -570,6 +587,18 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _write(cfg: RealModelConfig, result: dict) -> None:
+    """The report so far (written after every stage, so a run cut short still leaves its figures)."""
+    stem = Path(cfg.results)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table = report(cfg, result)
+    title = "# bench/real_model.py: SmolLM2-135M-Instruct, zero-shot vs fine-tuned (SR etc. in %)\n\n"
+    atomic_write_text(stem.with_suffix(".md"), title + table + "\n")
+    atomic_write_json(stem.with_suffix(".json"), result, indent=1)
+    plot(result, stem.with_suffix(".png"))
+    print(f"wrote {stem}.md, .json, .png")
+
+
 def main() -> None:
     (cfg,) = parse_args(RealModelConfig, description=__doc__.split("\n\n")[0])
     work = Path(cfg.work_dir)
@@ -577,32 +606,39 @@ def main() -> None:
     files = make_data(cfg, work)
     model, train_figures = train(cfg, work, files["train"])
     shipped = ship(cfg, work, model)
-    result: dict = {"zero_shot": {}, "fine_tuned": {}, "fine_tuned_constrained": {}}
+    skip = {"work_dir", "results", "captions", "natural", "followups"}
+    result: dict = {
+        "zero_shot": {},
+        "fine_tuned": {},
+        "fine_tuned_constrained": {},
+        "uncompressed": {},
+        "train": train_figures,
+        "curve": [],
+        "adapter": str(shipped),
+        "shipped": {"base_model": "gpt4tools-smollm2", "lora_model": "none", "rank": cfg.ship_rank},
+        "recipe": {k: v for k, v in asdict(cfg).items() if k not in skip},
+    }
     for split in SPLITS:  # the shipped model as the demo runs it (constrained) first: the headline
         result["fine_tuned_constrained"][split] = evaluate(
             cfg, work, f"fine_tuned_constrained_{split}", files[split], str(shipped), constrain=True
         )
-    result["uncompressed"] = {"seen": evaluate(cfg, work, "uncompressed_seen", files["seen"], str(model))}
+        _write(cfg, result)
     for split in SPLITS:
         result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
+        _write(cfg, result)
     for split in cfg.unconstrained_splits:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
-    result["train"] = train_figures
+        _write(cfg, result)
+    # The compact form against the full weights, on the curve's records (unconstrained both)
+    subset = curve_subset(cfg, work, files["seen"])
+    result["uncompressed"]["seen"] = evaluate(cfg, work, "uncompressed_seen", subset, str(model))
+    if "seen" in result["fine_tuned"]:
+        shipped_sr = _scores(subset, work / "pred" / "fine_tuned_seen" / "fine_tuned_seen.json")["SR"]
+        result["compression"] = {"records": cfg.curve_n, "full_SR": result["uncompressed"]["seen"]["SR"],
+                                 "shipped_SR": shipped_sr}  # fmt: skip
+    _write(cfg, result)
     result["curve"] = curve(cfg, work, files["seen"], model, train_figures)
-    result["adapter"] = str(shipped)
-    result["shipped"] = {"base_model": "gpt4tools-smollm2", "lora_model": "none", "rank": cfg.ship_rank}
-    skip = {"work_dir", "results", "captions", "natural", "followups"}
-    result["recipe"] = {k: v for k, v in asdict(cfg).items() if k not in skip}
-    stem = Path(cfg.results)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    table = report(cfg, result)
-    print(table)
-    stem.with_suffix(".md").write_text(
-        "# bench/real_model.py: SmolLM2-135M-Instruct, zero-shot vs fine-tuned (SR etc. in %)\n\n" + table + "\n"
-    )
-    atomic_write_json(stem.with_suffix(".json"), result, indent=1)
-    plot(result, stem.with_suffix(".png"))
-    print(f"wrote {stem}.md, .json, .png")
+    _write(cfg, result)
 
 
 if __name__ == "__main__":
