@@ -16,8 +16,9 @@ project's own scripts.
    back: the model every row is measured on. Copy ``<work_dir>/delta/*`` to ``models/gpt4tools-smollm2-135m/``
    to ship it (``--base_model gpt4tools-smollm2``).
 5. **Evaluate.** ``inference.py`` + ``evaluate_result.py`` on each split: the shipped model constrained to
-   listed tool names (``--constrain_tools``, as the demo runs it) and unconstrained, the uncompressed
-   fine-tune on the seen split, and the base model zero-shot (predictions committed next to the records).
+   listed tool names (``--constrain_tools``, as the demo runs it), the base model zero-shot (predictions
+   committed next to the records), the learning curve and the full weights on the first ``--curve_n`` seen
+   records, and the shipped model unconstrained on ``--unconstrained_splits``.
 6. **Report.** The paper's metrics per split, tool-call SR, right first tool, the follow-ups answered
    without a tool, the counts by record kind, training cost and the learning curve (minutes to each point)
    to ``bench/results/real_model.md``, ``.json`` and ``.png``.
@@ -118,7 +119,7 @@ class RealModelConfig:
     seed: int = arg(0, help="Seed of the teacher, splits and sampling.")
 
     unconstrained_splits: list[str] = arg(
-        default_factory=lambda: ["seen", "unseen"],
+        default_factory=lambda: ["seen"],
         help="Splits also scored without --constrain_tools (the 'fine-tuned' rows: what the constraint changes; the "
         "demo runs local models constrained). Any of seen, unseen, natural, followup.",
     )
@@ -626,19 +627,17 @@ def main() -> None:
     for split in SPLITS:
         result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
         _write(cfg, result)
-    for split in cfg.unconstrained_splits:
-        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
-        _write(cfg, result)
-    # The compact form against the full weights, on the curve's records (unconstrained both)
-    subset = curve_subset(cfg, work, files["seen"])
+    subset = curve_subset(cfg, work, files["seen"])  # the full weights on the curve's records (unconstrained)
     result["uncompressed"]["seen"] = evaluate(cfg, work, "uncompressed_seen", subset, str(model))
-    if "seen" in result["fine_tuned"]:
-        shipped_sr = _scores(subset, work / "pred" / "fine_tuned_seen" / "fine_tuned_seen.json")["SR"]
-        result["compression"] = {"records": cfg.curve_n, "full_SR": result["uncompressed"]["seen"]["SR"],
-                                 "shipped_SR": shipped_sr}  # fmt: skip
-    _write(cfg, result)
     result["curve"] = curve(cfg, work, files["seen"], model, train_figures)
     _write(cfg, result)
+    for split in cfg.unconstrained_splits:
+        result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
+        if split == "seen":  # the compact form against the full weights, on the same records
+            shipped_sr = _scores(subset, work / "pred" / "fine_tuned_seen" / "fine_tuned_seen.json")["SR"]
+            result["compression"] = {"records": cfg.curve_n, "full_SR": result["uncompressed"]["seen"]["SR"],
+                                     "shipped_SR": shipped_sr}  # fmt: skip
+        _write(cfg, result)
 
 
 if __name__ == "__main__":
