@@ -96,3 +96,14 @@ def test_a_shipped_short_name_merges_its_delta_onto_the_packaged_base_once(tmp_p
     monkeypatch.setitem(sources.SHIPPED, "gone", sources.ShippedModel(str(tmp_path / "nowhere"), "smollm2"))
     with pytest.raises(ValueError, match="holds no model delta"):
         resolve_model("gone")
+
+
+def test_the_committed_shipped_model_is_small_and_names_its_base():
+    from g4t.llm.sources import SHIPPED, _sha256
+
+    folder = SHIPPED["gpt4tools-smollm2"].path()
+    manifest = json.loads((folder / "delta.json").read_text())
+    assert manifest["base"]["sha256"] == _sha256(SMOLLM2.gguf_path())
+    assert (folder / "delta.safetensors").stat().st_size < 50e6
+    assert json.loads((folder / "training_config.json").read_text())["prompt_template_name"] == "gpt4tools"
+    assert "## Figures" in (folder / "README.md").read_text()  # the model card
