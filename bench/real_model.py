@@ -457,7 +457,8 @@ def curve(cfg: RealModelConfig, work: Path, seen: Path, model: Path, train: dict
     subset = curve_subset(cfg, work, seen)
     final = train["steps"]
     per_step = train["minutes"] / max(final, 1)
-    points = [(0, ZERO_SHOT_DIR / "zero_shot_seen" / "zero_shot_seen.json")]
+    zero = ZERO_SHOT_DIR / "zero_shot_seen" / "zero_shot_seen.json"
+    points = [(0, zero)] if zero.is_file() else []
     for ckpt in sorted(model.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
         step = int(ckpt.name.split("-")[1])
         if step < final:
@@ -624,13 +625,14 @@ def main() -> None:
             cfg, work, f"fine_tuned_constrained_{split}", files[split], str(shipped), constrain=True
         )
         _write(cfg, result)
-    for split in SPLITS:
-        result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
-        _write(cfg, result)
     subset = curve_subset(cfg, work, files["seen"])  # the full weights on the curve's records (unconstrained)
     result["uncompressed"]["seen"] = evaluate(cfg, work, "uncompressed_seen", subset, str(model))
     result["curve"] = curve(cfg, work, files["seen"], model, train_figures)
     _write(cfg, result)
+    for split in SPLITS:
+        result["zero_shot"][split] = evaluate(cfg, work, f"zero_shot_{split}", files[split])
+        _write(cfg, result)
+    result["curve"] = curve(cfg, work, files["seen"], model, train_figures)  # now from 0 samples
     for split in cfg.unconstrained_splits:
         result["fine_tuned"][split] = evaluate(cfg, work, f"fine_tuned_{split}", files[split], str(shipped))
         if split == "seen":  # the compact form against the full weights, on the same records
