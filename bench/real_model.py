@@ -537,9 +537,11 @@ def report(cfg: RealModelConfig, result: dict) -> str:
         "",
         *(
             [
-                f"Compression: on the first {result['compression']['records']} seen records (unconstrained) the full "
-                f"weights score SR {pct(result['compression']['full_SR'])}, the shipped rank-{result['shipped']['rank']} "
-                f"delta {pct(result['compression']['shipped_SR'])}.",
+                f"Compression: on the first {result['compression']['records']} seen records the full weights "
+                f"(unconstrained) score SR {pct(result['compression']['full_SR'])}, the shipped "
+                f"rank-{result['shipped']['rank']} delta "
+                f"{'(constrained) ' if result['compression'].get('shipped_constrained') else '(unconstrained) '}"
+                f"{pct(result['compression']['shipped_SR'])}.",
                 "",
             ]
             if result.get("compression")
