@@ -241,6 +241,7 @@ def resolve_auto(cfg: DemoConfig) -> DemoConfig:
     import shutil
 
     model = cfg.model
+    why = None
     if not cfg.use_openai and model.base_model == AUTO:
         import torch
 
@@ -249,16 +250,15 @@ def resolve_auto(cfg: DemoConfig) -> DemoConfig:
         else:
             ok, why = _published_weights_reachable()
             model.base_model = DEFAULT_BASE_MODEL if ok else SHIPPED_MODEL
-        if model.lora_model == AUTO:
-            model.lora_model = DEFAULT_LORA_MODEL if model.base_model == DEFAULT_BASE_MODEL else "none"
+    if model.lora_model == AUTO:
+        model.lora_model = DEFAULT_LORA_MODEL if model.base_model == DEFAULT_BASE_MODEL else "none"
+    if why:
         logger.info(
             "model: %s%s (%s; --base_model / --lora_model choose another)",
             model.base_model,
             f" + {model.lora_model}" if model.lora else "",
             why,
         )
-    if model.lora_model == AUTO:
-        model.lora_model = DEFAULT_LORA_MODEL if model.base_model == DEFAULT_BASE_MODEL else "none"
     if cfg.load == AUTO:
         from g4t.llm.sources import hub_cached, hub_reachable
 
